@@ -1,0 +1,143 @@
+#include "engine/gemm.h"
+
+#include <oneapi/dnnl/dnnl.hpp>
+#include <stdexcept>
+#include <unordered_map>
+#include <vector>
+
+namespace attn {
+namespace {
+
+using dnnl::memory;
+
+// The shape with every default filled in.
+GemmShape resolved(GemmShape s) {
+  if (s.lda == 0) s.lda = s.trans_a ? s.M : s.K;
+  if (s.ldb == 0) s.ldb = s.trans_b ? s.K : s.N;
+  if (s.ldc == 0) s.ldc = s.N;
+  if (s.stride_a < 0) s.stride_a = s.M * s.K;
+  if (s.stride_b < 0) s.stride_b = s.K * s.N;
+  if (s.stride_c < 0) s.stride_c = s.M * s.N;
+  return s;
+}
+
+struct Key {
+  int64_t v[11];
+  bool ta, tb, acc;
+  float alpha;
+  bool operator==(const Key& o) const {
+    for (int i = 0; i < 11; ++i)
+      if (v[i] != o.v[i]) return false;
+    return ta == o.ta && tb == o.tb && acc == o.acc && alpha == o.alpha;
+  }
+};
+struct KeyHash {
+  size_t operator()(const Key& k) const {
+    size_t h = 1469598103934665603ull;
+    for (int64_t x : k.v) h = (h ^ static_cast<size_t>(x)) * 1099511628211ull;
+    return h ^ (k.ta * 2 + k.tb * 4 + k.acc * 8);
+  }
+};
+
+struct Primitive {
+  dnnl::matmul matmul;
+  memory::desc a, b, c;
+  size_t scratch_bytes;
+};
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// Logical [batch, rows, cols] view of a row-major (possibly transposed) matrix.
+memory::desc matrix_desc(int64_t batch, int64_t rows, int64_t cols, bool trans, int64_t ld,
+                         int64_t batch_stride) {
+  const memory::dims dims = {batch_stride == 0 ? 1 : batch, rows, cols};
+  const memory::dims strides = trans ? memory::dims{batch_stride, 1, ld}
+                                     : memory::dims{batch_stride, ld, 1};
+  return memory::desc(dims, memory::data_type::f32, strides);
+}
+
+Primitive build(const GemmShape& s) {
+  Primitive p;
+  p.a = matrix_desc(s.batch, s.M, s.K, s.trans_a, s.lda, s.stride_a);
+  p.b = matrix_desc(s.batch, s.K, s.N, s.trans_b, s.ldb, s.stride_b);
+  p.c = matrix_desc(s.batch, s.M, s.N, false, s.ldc, s.stride_c);
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (s.alpha != 1.0f) attr.set_output_scales(0, {s.alpha});
+  if (s.accumulate) {
+    dnnl::post_ops ops;
+    ops.append_sum(1.0f);
+    attr.set_post_ops(ops);
+  }
+  dnnl::matmul::desc desc(p.a, p.b, p.c);
+  dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
+  p.scratch_bytes = pd.scratchpad_desc().get_size();
+  p.matmul = dnnl::matmul(pd);
+  return p;
+}
+
+struct ThreadState {
+  std::unordered_map<Key, Primitive, KeyHash> primitives;
+  std::vector<char> scratch;
+  dnnl::stream stream{cpu_engine()};
+};
+
+ThreadState& thread_state() {
+  thread_local ThreadState state;
+  return state;
+}
+
+void check(const GemmShape& s) {
+  if (s.batch < 1 || s.M < 0 || s.N < 0 || s.K < 0)
+    throw std::invalid_argument("gemm: invalid sizes batch=" + std::to_string(s.batch) +
+                                " M=" + std::to_string(s.M) + " N=" + std::to_string(s.N) +
+                                " K=" + std::to_string(s.K));
+}
+
+}  // namespace
+
+void gemm(const GemmShape& shape, const float* A, const float* B, float* C) {
+  check(shape);
+  const GemmShape s = resolved(shape);
+  if (s.M == 0 || s.N == 0) return;
+  if (s.K == 0) {  // empty sum: C = 0 (or unchanged when accumulating)
+    if (!s.accumulate)
+      for (int64_t b = 0; b < s.batch; ++b)
+        for (int64_t i = 0; i < s.M; ++i)
+          for (int64_t j = 0; j < s.N; ++j) C[b * s.stride_c + i * s.ldc + j] = 0.0f;
+    return;
+  }
+  ThreadState& ts = thread_state();
+  const Key key{{s.batch, s.M, s.N, s.K, s.lda, s.ldb, s.ldc, s.stride_a, s.stride_b,
+                 s.stride_c, 0},
+                s.trans_a, s.trans_b, s.accumulate, s.alpha};
+  auto it = ts.primitives.find(key);
+  if (it == ts.primitives.end()) it = ts.primitives.emplace(key, build(s)).first;
+  Primitive& p = it->second;
+  if (ts.scratch.size() < p.scratch_bytes) ts.scratch.resize(p.scratch_bytes);
+
+  auto& engine = cpu_engine();
+  memory a(p.a, engine, const_cast<float*>(A));
+  memory b(p.b, engine, const_cast<float*>(B));
+  memory c(p.c, engine, C);
+  memory scratch(dnnl::memory::desc({static_cast<int64_t>(p.scratch_bytes)},
+                                    memory::data_type::u8, memory::format_tag::a),
+                 engine, ts.scratch.data());
+  p.matmul.execute(ts.stream, {{DNNL_ARG_SRC, a},
+                               {DNNL_ARG_WEIGHTS, b},
+                               {DNNL_ARG_DST, c},
+                               {DNNL_ARG_SCRATCHPAD, scratch}});
+  ts.stream.wait();
+}
+
+void sgemm_direct(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                  int64_t ldc) {
+  dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C,
+             ldc);
+}
+
+}  // namespace attn

@@ -1,0 +1,34 @@
+// Batched single-precision matrix products on raw pointers: the one place oneDNN is used.
+//
+//   C[b] = alpha * op(A[b]) op(B[b]) (+ C[b] if accumulate),   b < batch
+//
+// Row-major. op(X) = X^T when its trans flag is set; then X is stored as [K, M] (A) or
+// [N, K] (B). Leading dims (lda, ldb, ldc) allow sub-blocks of bigger matrices; batch strides
+// of 0 share one matrix across the batch. Transposes are strides handed to oneDNN, never
+// copies. A oneDNN matmul primitive is built once per shape and reused (a cache per thread,
+// so kernels may call gemm from inside their own OpenMP loops, where it runs sequentially).
+#pragma once
+#include <cstdint>
+
+namespace attn {
+
+struct GemmShape {
+  int64_t batch = 1, M = 0, N = 0, K = 0;
+  bool trans_a = false, trans_b = false;
+  int64_t lda = 0, ldb = 0, ldc = 0;                 // 0: packed (K or M, N or K, N)
+  int64_t stride_a = -1, stride_b = -1, stride_c = -1;  // -1: packed; 0: shared by the batch
+  float alpha = 1.0f;
+  bool accumulate = false;
+};
+
+void gemm(const GemmShape& shape, const float* A, const float* B, float* C);
+
+// The obviously-correct triple loop with the same contract, for tests and benchmarks.
+void gemm_reference(const GemmShape& shape, const float* A, const float* B, float* C);
+
+// oneDNN's plain sgemm (row-major, one matrix), the peer the matmul benchmark compares with.
+void sgemm_direct(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                  int64_t ldc);
+
+}  // namespace attn

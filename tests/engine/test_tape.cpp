@@ -1,0 +1,79 @@
+#include "tests/helpers.h"
+
+using namespace attn;
+using namespace attn::test;
+
+TEST_CASE("a tensor used twice gets both gradient contributions (fan-out)") {
+  Tensor x = Tensor::from({3}, {1, 2, 3}).requires_grad_();
+  Tensor y = sum(mul(x, x));  // d/dx sum x^2 = 2x, via two uses of x in one op
+  backward(y);
+  CHECK(max_abs_diff(x.grad(), {2, 4, 6}) == 0);
+
+  Tensor w = Tensor::from({3}, {1, 2, 3}).requires_grad_();
+  Tensor h = exp(w);
+  Tensor z = sum(add(scale(h, 2.0f), h));  // h feeds two ops: dz/dh = 3
+  backward(z);
+  for (int i = 0; i < 3; ++i) CHECK(w.grad().data()[i] == doctest::Approx(3 * h.data()[i]));
+}
+
+TEST_CASE("gradients accumulate across backward calls until zeroed") {
+  Tensor x = Tensor::from({2}, {1, 2}).requires_grad_();
+  backward(sum(scale(x, 3.0f)));
+  backward(sum(scale(x, 3.0f)));
+  CHECK(max_abs_diff(x.grad(), {6, 6}) == 0);
+  x.zero_grad();
+  CHECK(max_abs_diff(x.grad(), {0, 0}) == 0);
+}
+
+TEST_CASE("inputs that need no gradient get none and are skipped") {
+  Tensor x = Tensor::from({2}, {1, 2}).requires_grad_();
+  Tensor c = Tensor::from({2}, {5, 7});
+  backward(sum(mul(x, c)));
+  CHECK(max_abs_diff(x.grad(), {5, 7}) == 0);
+  CHECK_FALSE(c.has_grad());
+}
+
+TEST_CASE("no-grad guard records nothing") {
+  Tensor x = Tensor::from({2}, {1, 2}).requires_grad_();
+  clear_tape();
+  {
+    NoGradGuard guard;
+    Tensor y = exp(x);
+    CHECK_FALSE(y.requires_grad());
+    CHECK(tape_size() == 0);
+    CHECK_THROWS_WITH(backward(sum(y)), doctest::Contains("does not require a gradient"));
+  }
+  Tensor y = exp(x);
+  CHECK(y.requires_grad());
+  CHECK(tape_size() == 1);
+  clear_tape();
+}
+
+TEST_CASE("a second backward through the same graph is refused; the tape is cleared") {
+  Tensor x = Tensor::from({2}, {1, 2}).requires_grad_();
+  Tensor loss = sum(exp(x));
+  backward(loss);
+  CHECK(tape_size() == 0);
+  CHECK_THROWS_WITH(backward(loss), doctest::Contains("freed by an earlier backward"));
+  // Running the forward again builds a new graph.
+  backward(sum(exp(x)));
+  CHECK(x.grad().data()[0] == doctest::Approx(2 * std::exp(1.0f)));
+}
+
+TEST_CASE("intermediate gradients are freed unless retained") {
+  Tensor x = Tensor::from({2}, {1, 2}).requires_grad_();
+  Tensor h = exp(x);
+  Tensor k = exp(x).retain_grad_();
+  backward(sum(add(h, k)));
+  CHECK_FALSE(h.has_grad());
+  CHECK(k.has_grad());
+  CHECK(max_abs_diff(k.grad(), {1, 1}) == 0);
+}
+
+TEST_CASE("a non-scalar root needs a seed gradient") {
+  Tensor x = Tensor::from({2}, {1, 2}).requires_grad_();
+  Tensor y = scale(x, 2.0f);
+  CHECK_THROWS_WITH(backward(y), doctest::Contains("needs a seed"));
+  backward(y, Tensor::from({2}, {1, 10}));
+  CHECK(max_abs_diff(x.grad(), {2, 20}) == 0);
+}

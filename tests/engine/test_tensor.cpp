@@ -1,0 +1,84 @@
+#include <sstream>
+
+#include "engine/allocator.h"
+#include "tests/helpers.h"
+
+using namespace attn;
+
+TEST_CASE("factories, shapes and item") {
+  Tensor z = Tensor::zeros({2, 3});
+  CHECK(z.numel() == 6);
+  CHECK(z.dim() == 2);
+  CHECK(z.size(-1) == 3);
+  CHECK(to_string(z.shape()) == "[2, 3]");
+  Tensor s = Tensor::scalar(4.5f);
+  CHECK(s.dim() == 0);
+  CHECK(s.item() == 4.5f);
+  CHECK_THROWS_WITH(Tensor::from({2, 2}, {1, 2, 3}),
+                    doctest::Contains("shape [2, 2] needs 4 values, got 3"));
+  CHECK_THROWS_WITH(Tensor::zeros({1, 1, 1, 1, 1}), doctest::Contains("at most 4 dims"));
+  CHECK_THROWS(z.item());
+}
+
+TEST_CASE("storage is 64-byte aligned and freed blocks are reused by size") {
+  release_cached_blocks();
+  const auto before = allocator_stats();
+  for (int step = 0; step < 5; ++step) {
+    Tensor a = Tensor::empty({37, 41});
+    Tensor b = Tensor::empty({128});
+    CHECK(reinterpret_cast<uintptr_t>(a.data()) % 64 == 0);
+    CHECK(reinterpret_cast<uintptr_t>(b.data()) % 64 == 0);
+  }
+  // Two system allocations for the first step, none for the four repeats.
+  CHECK(allocator_stats().system_allocs - before.system_allocs == 2);
+}
+
+TEST_CASE("peak memory tracks the high-water mark") {
+  reset_peak_bytes();
+  const size_t base = allocator_stats().bytes_in_use;
+  { Tensor big = Tensor::empty({1024, 1024}); }
+  const auto stats = allocator_stats();
+  CHECK(stats.peak_bytes >= base + 4u * 1024 * 1024);
+  CHECK(stats.bytes_in_use == base);
+}
+
+TEST_CASE("a seeded RNG repeats itself and its state can be restored") {
+  Rng a(42), b(42);
+  for (int i = 0; i < 10; ++i) CHECK(a.next_u64() == b.next_u64());
+  const auto state = a.state();
+  const float x = a.normal();
+  a.set_state(state);
+  CHECK(a.normal() == x);
+  // Moments of the normal and uniform generators.
+  Rng r(1);
+  double m = 0, v = 0, u = 0;
+  const int n = 200000;
+  for (int i = 0; i < n; ++i) {
+    const double g = r.normal();
+    m += g, v += g * g, u += r.uniform();
+  }
+  CHECK(std::abs(m / n) < 0.01);
+  CHECK(std::abs(v / n - 1.0) < 0.02);
+  CHECK(std::abs(u / n - 0.5) < 0.01);
+}
+
+TEST_CASE("printing shows the shape and values") {
+  std::ostringstream os;
+  os << Tensor::from({2, 2}, {1, 2, 3, 4});
+  CHECK(os.str().find("Tensor[2, 2]") != std::string::npos);
+  CHECK(os.str().find("4") != std::string::npos);
+  std::ostringstream big;
+  big << Tensor::zeros({20, 20});
+  CHECK(big.str().find("...") != std::string::npos);
+}
+
+TEST_CASE("views share storage: reshape is free and arena views work") {
+  Tensor x = Tensor::from({2, 3}, {1, 2, 3, 4, 5, 6});
+  Tensor y = reshape(x, {3, -1});
+  CHECK(y.shape() == Shape{3, 2});
+  CHECK(y.data() == x.data());
+  auto arena = std::make_shared<Storage>(10);
+  Tensor v = Tensor::view_of(arena, 4, {2, 3});
+  CHECK(v.data() == arena->data + 4);
+  CHECK_THROWS_WITH(Tensor::view_of(arena, 5, {2, 3}), doctest::Contains("exceeds storage"));
+}
