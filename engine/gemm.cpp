@@ -41,7 +41,7 @@ struct KeyHash {
 
 struct Primitive {
   dnnl::matmul matmul;
-  memory::desc a, b, c;
+  memory a, b, c;  // created once; each call only swaps in the data pointers
   size_t scratch_bytes;
 };
 
@@ -61,9 +61,9 @@ memory::desc matrix_desc(int64_t batch, int64_t rows, int64_t cols, bool trans, 
 
 Primitive build(const GemmShape& s) {
   Primitive p;
-  p.a = matrix_desc(s.batch, s.M, s.K, s.trans_a, s.lda, s.stride_a);
-  p.b = matrix_desc(s.batch, s.K, s.N, s.trans_b, s.ldb, s.stride_b);
-  p.c = matrix_desc(s.batch, s.M, s.N, false, s.ldc, s.stride_c);
+  const auto a = matrix_desc(s.batch, s.M, s.K, s.trans_a, s.lda, s.stride_a);
+  const auto b = matrix_desc(s.batch, s.K, s.N, s.trans_b, s.ldb, s.stride_b);
+  const auto c = matrix_desc(s.batch, s.M, s.N, false, s.ldc, s.stride_c);
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   if (s.alpha != 1.0f) attr.set_output_scales(0, {s.alpha});
@@ -72,16 +72,21 @@ Primitive build(const GemmShape& s) {
     ops.append_sum(1.0f);
     attr.set_post_ops(ops);
   }
-  dnnl::matmul::desc desc(p.a, p.b, p.c);
+  dnnl::matmul::desc desc(a, b, c);
   dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
   p.scratch_bytes = pd.scratchpad_desc().get_size();
   p.matmul = dnnl::matmul(pd);
+  p.a = memory(a, cpu_engine(), DNNL_MEMORY_NONE);
+  p.b = memory(b, cpu_engine(), DNNL_MEMORY_NONE);
+  p.c = memory(c, cpu_engine(), DNNL_MEMORY_NONE);
   return p;
 }
 
 struct ThreadState {
   std::unordered_map<Key, Primitive, KeyHash> primitives;
   std::vector<char> scratch;
+  memory scratch_memory;        // a view of `scratch`, rebuilt when it grows
+  const char* scratch_bound = nullptr;
   dnnl::stream stream{cpu_engine()};
 };
 
@@ -119,18 +124,21 @@ void gemm(const GemmShape& shape, const float* A, const float* B, float* C) {
   Primitive& p = it->second;
   if (ts.scratch.size() < p.scratch_bytes) ts.scratch.resize(p.scratch_bytes);
 
-  auto& engine = cpu_engine();
-  memory a(p.a, engine, const_cast<float*>(A));
-  memory b(p.b, engine, const_cast<float*>(B));
-  memory c(p.c, engine, C);
-  memory scratch(dnnl::memory::desc({static_cast<int64_t>(p.scratch_bytes)},
-                                    memory::data_type::u8, memory::format_tag::a),
-                 engine, ts.scratch.data());
-  p.matmul.execute(ts.stream, {{DNNL_ARG_SRC, a},
-                               {DNNL_ARG_WEIGHTS, b},
-                               {DNNL_ARG_DST, c},
-                               {DNNL_ARG_SCRATCHPAD, scratch}});
-  ts.stream.wait();
+  p.a.set_data_handle(const_cast<float*>(A));
+  p.b.set_data_handle(const_cast<float*>(B));
+  p.c.set_data_handle(C);
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC, p.a}, {DNNL_ARG_WEIGHTS, p.b}, {DNNL_ARG_DST, p.c}};
+  if (p.scratch_bytes > 0) {
+    if (!ts.scratch_memory || ts.scratch.size() < p.scratch_bytes || ts.scratch_bound != ts.scratch.data()) {
+      ts.scratch_memory = memory(memory::desc({static_cast<int64_t>(ts.scratch.size())},
+                                              memory::data_type::u8, memory::format_tag::a),
+                                 cpu_engine(), ts.scratch.data());
+      ts.scratch_bound = ts.scratch.data();
+    }
+    args[DNNL_ARG_SCRATCHPAD] = ts.scratch_memory;
+  }
+  p.matmul.execute(ts.stream, args);
 }
 
 void sgemm_direct(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,

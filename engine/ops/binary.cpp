@@ -53,7 +53,8 @@ void binary_forward(float* out, const float* a, int64_t na, const float* b, int6
   }
 }
 
-// grad[i % ng] += g(i) for i < n: plain accumulation when ng == n, else a sum over repeats.
+// grad[i % ng] += g(i) for i < n: plain accumulation when ng == n, else a sum over the
+// n / ng repeats. The sum walks blocks of columns row by row so the inner loop vectorises.
 template <class G>
 void accumulate_reduced(float* grad, int64_t ng, int64_t n, G g) {
   if (ng == n) {
@@ -62,11 +63,17 @@ void accumulate_reduced(float* grad, int64_t ng, int64_t n, G g) {
     return;
   }
   const int64_t repeats = n / ng;
+  constexpr int64_t kBlock = 256;
 #pragma omp parallel for if (n > kParallelMin)
-  for (int64_t j = 0; j < ng; ++j) {
-    double total = 0.0;
-    for (int64_t r = 0; r < repeats; ++r) total += g(r * ng + j);
-    grad[j] += static_cast<float>(total);
+  for (int64_t j0 = 0; j0 < ng; j0 += kBlock) {
+    const int64_t width = std::min(kBlock, ng - j0);
+    float partial[kBlock] = {0};
+    for (int64_t r = 0; r < repeats; ++r) {
+      const int64_t base = r * ng + j0;
+#pragma omp simd
+      for (int64_t j = 0; j < width; ++j) partial[j] += g(base + j);
+    }
+    for (int64_t j = 0; j < width; ++j) grad[j0 + j] += partial[j];
   }
 }
 

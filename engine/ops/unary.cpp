@@ -40,12 +40,12 @@ void accumulate(Node& node, G local_derivative) {
 constexpr float kGeluC = 0.7978845608028654f;
 inline float gelu_value(float x) {
   const float u = kGeluC * (x + 0.044715f * x * x * x);
-  return 0.5f * x * (1.0f + std::tanh(u));
+  return 0.5f * x * (1.0f + fast_tanh(u));
 }
 // d/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) du/dx, du/dx = sqrt(2/pi)(1 + 3 0.044715 x^2)
 inline float gelu_derivative(float x) {
   const float u = kGeluC * (x + 0.044715f * x * x * x);
-  const float t = std::tanh(u);
+  const float t = fast_tanh(u);
   return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * kGeluC * (1.0f + 0.134145f * x * x);
 }
 
@@ -119,7 +119,7 @@ Tensor sigmoid(const Tensor& x) {
                [](float v) { return 1.0f / (1.0f + fast_exp(-v)); });
 }
 Tensor tanh(const Tensor& x) {
-  return unary(Op::TANH, "tanh", x, tanh_backward, [](float v) { return std::tanh(v); });
+  return unary(Op::TANH, "tanh", x, tanh_backward, [](float v) { return fast_tanh(v); });
 }
 
 }  // namespace attn

@@ -1,0 +1,106 @@
+#include "apps/lm_tasks.h"
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace attn {
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path + ": cannot open the data file");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  if (text.empty()) throw std::runtime_error(path + ": the data file is empty");
+  return text;
+}
+
+TextTask::TextTask(const std::string& path, const std::string& val_path, const std::string& kind,
+                   double val_fraction, int64_t context)
+    : path_(path) {
+  if (kind != "char" && kind != "byte")
+    throw std::invalid_argument("tokenizer must be 'char' or 'byte', got '" + kind + "'");
+  const std::string text = read_text_file(path);
+  tokenizer_ = kind == "byte" ? Tokenizer::bytes() : Tokenizer::chars_of(text, path);
+  load(path, val_path, val_fraction, context, text);
+}
+
+TextTask::TextTask(const std::string& path, const std::string& val_path,
+                   const Tokenizer& tokenizer, double val_fraction, int64_t context)
+    : path_(path), tokenizer_(tokenizer) {
+  load(path, val_path, val_fraction, context, read_text_file(path));
+}
+
+void TextTask::load(const std::string& path, const std::string& val_path, double val_fraction,
+                    int64_t context, const std::string& text) {
+  std::vector<int32_t> all = tokenizer_.encode(text, path);
+  if (!val_path.empty()) {
+    train_ = std::move(all);
+    val_ = tokenizer_.encode(read_text_file(val_path), val_path);
+  } else {
+    if (!(val_fraction > 0.0 && val_fraction < 1.0))
+      throw std::invalid_argument("validation fraction must be in (0, 1)");
+    const auto split = static_cast<size_t>(all.size() * (1.0 - val_fraction));
+    train_.assign(all.begin(), all.begin() + split);
+    val_.assign(all.begin() + split, all.end());
+  }
+  auto need = [&](const std::vector<int32_t>& part, const std::string& which) {
+    if (static_cast<int64_t>(part.size()) <= context)
+      throw std::runtime_error(path + ": the " + which + " text has " +
+                               std::to_string(part.size()) + " tokens, not more than the context " +
+                               std::to_string(context) + " (use a longer file or a shorter --context)");
+  };
+  need(train_, "training");
+  need(val_, "validation");
+}
+
+Batch TextTask::batch(bool validation, int64_t B, int64_t T, Rng& rng) const {
+  const auto& data = validation ? val_ : train_;
+  Batch b{{{B, T}, std::vector<int32_t>(B * T)}, {{B, T}, std::vector<int32_t>(B * T)}};
+  for (int64_t i = 0; i < B; ++i) {
+    const int64_t start = static_cast<int64_t>(rng.below(data.size() - T));
+    for (int64_t t = 0; t < T; ++t) {
+      b.inputs.values[i * T + t] = data[start + t];
+      b.targets.values[i * T + t] = data[start + t + 1];
+    }
+  }
+  return b;
+}
+
+nlohmann::json TextTask::describe() const {
+  return {{"kind", "text"}, {"path", path_}, {"tokenizer", tokenizer_.to_json()},
+          {"train_tokens", train_.size()}, {"val_tokens", val_.size()}};
+}
+
+CopyTask::CopyTask(int64_t symbols, int64_t min_len, int64_t max_len)
+    : symbols_(symbols), min_len_(min_len), max_len_(max_len) {
+  if (symbols < 2) throw std::invalid_argument("copy task: need at least 2 symbols");
+  if (min_len < 1 || max_len < min_len)
+    throw std::invalid_argument("copy task: need 1 <= min length <= max length");
+}
+
+Batch CopyTask::batch(bool, int64_t B, int64_t T, Rng& rng) const {
+  if (T < context_needed())
+    throw std::invalid_argument("copy task: context " + std::to_string(T) + " is shorter than " +
+                                std::to_string(context_needed()) + " (2 max_len + 1)");
+  const int32_t sep = static_cast<int32_t>(symbols_), pad = sep + 1;
+  Batch b{{{B, T}, std::vector<int32_t>(B * T, pad)}, {{B, T}, std::vector<int32_t>(B * T, -1)}};
+  std::vector<int32_t> seq(T + 1);
+  for (int64_t i = 0; i < B; ++i) {
+    const int64_t L = min_len_ + static_cast<int64_t>(rng.below(max_len_ - min_len_ + 1));
+    std::fill(seq.begin(), seq.end(), pad);
+    for (int64_t t = 0; t < L; ++t) seq[t] = seq[L + 1 + t] = static_cast<int32_t>(rng.below(symbols_));
+    seq[L] = sep;
+    for (int64_t t = 0; t < T; ++t) b.inputs.values[i * T + t] = seq[t];
+    // Position p predicts seq[p + 1]; the copy occupies p + 1 in [L + 1, 2L].
+    for (int64_t p = L; p < 2 * L; ++p) b.targets.values[i * T + p] = seq[p + 1];
+  }
+  return b;
+}
+
+nlohmann::json CopyTask::describe() const {
+  return {{"kind", "copy"}, {"symbols", symbols_}, {"min_len", min_len_}, {"max_len", max_len_}};
+}
+
+}  // namespace attn

@@ -1,0 +1,71 @@
+// What a language model trains on: text files (next-token prediction on random windows, as
+// nanoGPT) or built-in synthetic tasks that need no data at all.
+//   copy: random strings of `symbols` symbols (length in [min_len, max_len]), a separator,
+//         then the same string again; only the copy is scored (Katharopoulos et al. 2020,
+//         section 4.1). Accuracy = share of copied symbols predicted exactly.
+#pragma once
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "apps/tokenizer.h"
+#include "engine/ops.h"
+#include "engine/rng.h"
+
+namespace attn {
+
+struct Batch {
+  Ids inputs, targets;  // [B, T]; target -1 is not scored
+};
+
+class LMTask {
+ public:
+  virtual ~LMTask() = default;
+  virtual Batch batch(bool validation, int64_t B, int64_t T, Rng& rng) const = 0;
+  virtual int64_t vocab_size() const = 0;
+  virtual bool reports_accuracy() const { return false; }
+  virtual nlohmann::json describe() const = 0;  // stored in checkpoints
+  // Text tasks can turn a prompt into ids and ids back into text.
+  virtual const Tokenizer* tokenizer() const { return nullptr; }
+};
+
+class TextTask : public LMTask {
+ public:
+  // Reads `path` (and `val_path`, or else the last `val_fraction` of the file) with the given
+  // tokenizer kind ("char" or "byte"); checks the text is long enough for the context.
+  TextTask(const std::string& path, const std::string& val_path, const std::string& kind,
+           double val_fraction, int64_t context);
+  // A task with a fixed tokenizer (resuming, evaluating a checkpoint).
+  TextTask(const std::string& path, const std::string& val_path, const Tokenizer& tokenizer,
+           double val_fraction, int64_t context);
+  Batch batch(bool validation, int64_t B, int64_t T, Rng& rng) const override;
+  int64_t vocab_size() const override { return tokenizer_.vocab_size(); }
+  nlohmann::json describe() const override;
+  const Tokenizer* tokenizer() const override { return &tokenizer_; }
+  const std::vector<int32_t>& tokens(bool validation) const { return validation ? val_ : train_; }
+
+ private:
+  void load(const std::string& path, const std::string& val_path, double val_fraction,
+            int64_t context, const std::string& text);
+  std::string path_;
+  Tokenizer tokenizer_;
+  std::vector<int32_t> train_, val_;
+};
+
+class CopyTask : public LMTask {
+ public:
+  CopyTask(int64_t symbols, int64_t min_len, int64_t max_len);
+  Batch batch(bool validation, int64_t B, int64_t T, Rng& rng) const override;
+  int64_t vocab_size() const override { return symbols_ + 2; }  // symbols, separator, pad
+  bool reports_accuracy() const override { return true; }
+  nlohmann::json describe() const override;
+  int64_t context_needed() const { return 2 * max_len_ + 1; }
+
+ private:
+  int64_t symbols_, min_len_, max_len_;
+};
+
+std::string read_text_file(const std::string& path);  // throws naming the file
+
+}  // namespace attn

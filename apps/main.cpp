@@ -1,0 +1,98 @@
+// attn: the command line. Each subcommand lives in its own file; this one only parses options.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "apps/sample.h"
+#include "apps/train_lm.h"
+#include "nn/attention_layer.h"
+
+using namespace attn;
+
+namespace {
+
+std::string variants_help() {
+  std::string s = "attention variant:";
+  for (const auto& name : attention_variant_names()) s += " " + name;
+  return s;
+}
+
+void add_train(CLI::App& app, TrainOptions& o, bool& resume) {
+  auto* c = app.add_subcommand("train", "Train a causal language model (text file or copy task)");
+  c->add_option("--task", o.task, "copy (built-in, no data) or text")->capture_default_str();
+  c->add_option("--data", o.data, "UTF-8 text file (implies --task text)");
+  c->add_option("--val", o.val, "validation text file (default: last --val-fraction of --data)");
+  c->add_option("--val-fraction", o.val_fraction, "share of --data held out")->capture_default_str();
+  c->add_option("--tokenizer", o.tokenizer, "char or byte")->capture_default_str();
+  c->add_option("--copy-symbols", o.copy_symbols, "copy task: alphabet size")->capture_default_str();
+  c->add_option("--copy-min-len", o.copy_min_len, "copy task: shortest string")->capture_default_str();
+  c->add_option("--copy-max-len", o.copy_max_len, "copy task: longest string")->capture_default_str();
+  c->add_option("--layers", o.model.n_layer, "transformer blocks")->capture_default_str();
+  c->add_option("--heads", o.model.n_head, "attention heads")->capture_default_str();
+  c->add_option("--width", o.model.n_embd, "model width C")->capture_default_str();
+  c->add_option("--context", o.model.context, "context length T")->capture_default_str();
+  c->add_option("--dropout", o.model.dropout, "dropout probability")->capture_default_str();
+  c->add_option("--tied", o.model.tied, "tie input and output embeddings")->capture_default_str();
+  c->add_option("--attention", o.model.attention, variants_help())->capture_default_str();
+  c->add_option("--batch", o.batch, "sequences per step")->capture_default_str();
+  c->add_option("--steps", o.steps, "optimizer steps")->capture_default_str();
+  c->add_option("--lr", o.lr, "peak learning rate")->capture_default_str();
+  c->add_option("--min-lr", o.min_lr, "final learning rate of the cosine decay")->capture_default_str();
+  c->add_option("--warmup", o.warmup, "linear warmup steps")->capture_default_str();
+  c->add_option("--weight-decay", o.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
+  c->add_option("--beta1", o.beta1, "AdamW beta1")->capture_default_str();
+  c->add_option("--beta2", o.beta2, "AdamW beta2")->capture_default_str();
+  c->add_option("--grad-clip", o.grad_clip, "clip gradients to this global norm (0: off)")->capture_default_str();
+  c->add_option("--seed", o.seed, "random seed")->capture_default_str();
+  c->add_option("--threads", o.threads, "OpenMP threads (0: all cores)")->capture_default_str();
+  c->add_option("--eval-interval", o.eval_interval, "steps between evaluations")->capture_default_str();
+  c->add_option("--eval-iters", o.eval_iters, "validation batches per evaluation")->capture_default_str();
+  c->add_option("--log-interval", o.log_interval, "steps between metric lines")->capture_default_str();
+  c->add_option("--ckpt-interval", o.ckpt_interval, "steps between checkpoints")->capture_default_str();
+  c->add_option("--stop-after", o.stop_after, "stop after N steps with a checkpoint, as if interrupted");
+  c->add_option("--out", o.out, "run folder: metrics.jsonl, config.json, checkpoint")->capture_default_str();
+  c->add_flag("--resume", resume, "continue the run in --out from its checkpoint");
+  c->add_flag("--quiet", o.quiet, "no progress output");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"attn: train small transformers on a CPU and compare attention operators.\n" +
+               variants_help()};
+  app.require_subcommand(1);
+  TrainOptions train;
+  bool resume = false;
+  add_train(app, train, resume);
+
+  SampleOptions sample;
+  auto* s = app.add_subcommand("sample", "Generate text from a checkpoint (KV-cached)");
+  s->add_option("--checkpoint", sample.checkpoint, "checkpoint file")->required();
+  s->add_option("--prompt", sample.prompt, "text to continue");
+  s->add_option("--tokens", sample.tokens, "tokens to generate")->capture_default_str();
+  s->add_option("--temperature", sample.temperature, "0: greedy")->capture_default_str();
+  s->add_option("--top-k", sample.top_k, "sample among the k likeliest (0: all)")->capture_default_str();
+  s->add_option("--seed", sample.seed, "random seed")->capture_default_str();
+
+  std::string eval_ckpt, eval_data;
+  int64_t eval_batch = 16;
+  auto* e = app.add_subcommand("eval", "Loss and perplexity of a checkpoint on a text file");
+  e->add_option("--checkpoint", eval_ckpt, "checkpoint file")->required();
+  e->add_option("--data", eval_data, "UTF-8 text file")->required();
+  e->add_option("--batch", eval_batch, "windows per batch")->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (app.got_subcommand("train")) {
+      if (!train.data.empty()) train.task = "text";
+      return train_language_model(train, resume);
+    }
+    if (app.got_subcommand("sample")) return run_sample(sample);
+    if (app.got_subcommand("eval")) return run_eval(eval_ckpt, eval_data, eval_batch);
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "attn: error: %s\n", ex.what());
+    return 2;
+  }
+  return 0;
+}

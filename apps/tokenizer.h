@@ -1,0 +1,38 @@
+// Character- and byte-level tokenizers for language models.
+//   char: the vocabulary is the sorted set of Unicode code points of the training text (UTF-8,
+//         validated: invalid bytes are an error that names the byte offset; use byte level
+//         for arbitrary binary data).
+//   byte: the 256 byte values; accepts anything.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace attn {
+
+class Tokenizer {
+ public:
+  static Tokenizer bytes();
+  // Builds a char vocabulary from `text`; `source` names the text in error messages.
+  static Tokenizer chars_of(const std::string& text, const std::string& source);
+  static Tokenizer from_json(const nlohmann::json& j);
+  nlohmann::json to_json() const;
+
+  int64_t vocab_size() const;
+  // Throws for invalid UTF-8 or characters outside the vocabulary (char level).
+  std::vector<int32_t> encode(const std::string& text, const std::string& source) const;
+  std::string decode(const std::vector<int32_t>& ids) const;
+  bool is_bytes() const { return byte_level_; }
+
+ private:
+  bool byte_level_ = true;
+  std::vector<char32_t> chars_;  // sorted; id = index
+};
+
+// Decodes UTF-8 into code points; throws naming `source` and the byte offset of bad input.
+std::vector<char32_t> decode_utf8(const std::string& text, const std::string& source);
+std::string encode_utf8(char32_t c);
+
+}  // namespace attn

@@ -1,0 +1,51 @@
+// `attn train`: trains a causal language model on a text file or a synthetic task, with a
+// progress line, metrics.jsonl, checkpoints (periodic, final, and on Ctrl-C) and --resume.
+#pragma once
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "apps/lm_tasks.h"
+#include "nn/config.h"
+#include "nn/transformer.h"
+
+namespace attn {
+
+struct TrainOptions {
+  // data
+  std::string task = "copy";  // copy | text
+  std::string data, val, tokenizer = "char";
+  double val_fraction = 0.1;
+  int64_t copy_symbols = 10, copy_min_len = 1, copy_max_len = 16;
+  // model
+  ModelConfig model;
+  // optimisation
+  int64_t batch = 12, steps = 2000, warmup = 100;
+  float lr = 1e-3f, min_lr = 1e-4f, weight_decay = 0.1f, beta1 = 0.9f, beta2 = 0.99f;
+  float grad_clip = 1.0f;
+  uint64_t seed = 1337;
+  // run
+  int threads = 0;  // 0: OpenMP's default
+  int64_t eval_interval = 250, eval_iters = 20, log_interval = 10, ckpt_interval = 500;
+  int64_t stop_after = 0;  // stop (with a checkpoint) after this many steps, as if interrupted
+  std::string out = "runs/default";
+  bool quiet = false;
+};
+
+void to_json(nlohmann::json& j, const TrainOptions& o);
+void from_json(const nlohmann::json& j, TrainOptions& o);
+
+// Builds the task the options describe (throws with a clear message on bad input).
+std::unique_ptr<LMTask> make_task(const TrainOptions& o, const Tokenizer* fixed = nullptr);
+
+struct EvalResult {
+  double loss = 0, accuracy = -1;  // accuracy only for tasks that report it
+};
+EvalResult evaluate(LanguageModel& model, const LMTask& task, int64_t batch, int64_t iters,
+                    uint64_t seed);
+
+// Runs (or, with resume, continues) a training. Returns the process exit code.
+int train_language_model(TrainOptions options, bool resume);
+
+}  // namespace attn

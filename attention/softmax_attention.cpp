@@ -1,0 +1,231 @@
+// Softmax attention, fused and tiled (FlashAttention, Dao et al. 2022, algorithms 1 and 2).
+//
+// Forward, for each query tile Q_i and the key/value tiles K_j, V_j it may see:
+//   S = scale Q_i K_j^T                      (a tile of scores, rows x cols)
+//   m' = max(m, rowmax S);  P = e^(S - m')   (online softmax: running max m and sum l)
+//   l = l e^(m - m') + rowsum P;  O = O e^(m - m') + P V_j
+// and finally O /= l and lse = m + log l, the only thing saved besides the output.
+//
+// Backward, with Delta = rowsum(dO * O) (= rowsum(dP * P) for each query row):
+//   P = e^(S - lse)            recomputed per tile from the saved lse
+//   dV_j += P^T dO_i
+//   dP = dO_i V_j^T
+//   dS = P * (dP - Delta)      (the softmax Jacobian applied to dP)
+//   dQ_i += scale dS K_j;  dK_j += scale dS^T Q_i
+// Extra memory: lse (B H T floats) and one tile per thread, never T x T. Causal tiles wholly
+// above the diagonal are skipped in both passes. Work is split over (batch, head) pairs.
+#include "attention/softmax_attention.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+#include "engine/check.h"
+#include "engine/gemm.h"
+#include "engine/simd_math.h"
+#include "engine/tape.h"
+
+namespace attn {
+namespace {
+
+constexpr int64_t kTileQ = 64;   // query rows per tile
+constexpr int64_t kTileK = 128;  // key rows per tile
+
+GemmShape tile_gemm(int64_t M, int64_t N, int64_t K, bool ta, bool tb, int64_t lda, int64_t ldb,
+                    int64_t ldc, float alpha, bool accumulate) {
+  GemmShape s;
+  s.M = M, s.N = N, s.K = K, s.trans_a = ta, s.trans_b = tb;
+  s.lda = lda, s.ldb = ldb, s.ldc = ldc, s.alpha = alpha, s.accumulate = accumulate;
+  return s;
+}
+
+// Number of keys query row `row` may see, given the visible range of its batch.
+inline int64_t visible_keys(int64_t row, int64_t key_len, bool causal) {
+  return causal ? std::min(row + 1, key_len) : key_len;
+}
+
+float scale_of(const SoftmaxAttentionOptions& o, int64_t D) {
+  return o.scale != 0.0f ? o.scale : 1.0f / std::sqrt(static_cast<float>(D));
+}
+
+int64_t key_length(const SoftmaxAttentionOptions& o, int64_t b, int64_t Tk) {
+  return o.key_lengths.empty() ? Tk : std::clamp<int64_t>(o.key_lengths[b], 0, Tk);
+}
+
+}  // namespace
+
+void softmax_attention_forward(float* out, float* lse, const float* q, const float* k,
+                               const float* v, const AttentionDims& d,
+                               const SoftmaxAttentionOptions& options) {
+  const float scale = scale_of(options, d.D);
+#pragma omp parallel
+  {
+    std::vector<float> S(kTileQ * kTileK), m(kTileQ), l(kTileQ);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t bh = 0; bh < d.B * d.H; ++bh) {
+      const int64_t key_len = key_length(options, bh / d.H, d.Tk);
+      const float* Q = q + bh * d.Tq * d.D;
+      const float* K = k + bh * d.Tk * d.D;
+      const float* V = v + bh * d.Tk * d.D;
+      float* O = out + bh * d.Tq * d.D;
+      float* L = lse + bh * d.Tq;
+      for (int64_t i0 = 0; i0 < d.Tq; i0 += kTileQ) {
+        const int64_t rows = std::min(kTileQ, d.Tq - i0);
+        std::fill(m.begin(), m.end(), -INFINITY);
+        std::fill(l.begin(), l.end(), 0.0f);
+        std::fill(O + i0 * d.D, O + (i0 + rows) * d.D, 0.0f);
+        const int64_t key_end = visible_keys(i0 + rows - 1, key_len, options.causal);
+        for (int64_t j0 = 0; j0 < key_end; j0 += kTileK) {
+          const int64_t cols = std::min(kTileK, key_end - j0);
+          gemm(tile_gemm(rows, cols, d.D, false, true, d.D, d.D, kTileK, scale, false),
+               Q + i0 * d.D, K + j0 * d.D, S.data());
+          for (int64_t r = 0; r < rows; ++r) {
+            float* s = S.data() + r * kTileK;
+            const int64_t seen = std::clamp<int64_t>(
+                visible_keys(i0 + r, key_len, options.causal) - j0, 0, cols);
+            for (int64_t c = seen; c < cols; ++c) s[c] = -INFINITY;  // masked keys
+            float mx = m[r];
+            for (int64_t c = 0; c < seen; ++c) mx = std::max(mx, s[c]);
+            const float correction = m[r] == -INFINITY ? 0.0f : fast_exp(m[r] - mx);
+            const float shift = mx == -INFINITY ? 0.0f : mx;  // no key seen yet: P = 0
+            float total = 0.0f;
+#pragma omp simd reduction(+ : total)
+            for (int64_t c = 0; c < cols; ++c) {
+              s[c] = fast_exp(s[c] - shift);
+              total += s[c];
+            }
+            l[r] = l[r] * correction + total;
+            m[r] = mx;
+            float* o = O + (i0 + r) * d.D;
+            if (correction != 1.0f)
+#pragma omp simd
+              for (int64_t c = 0; c < d.D; ++c) o[c] *= correction;
+          }
+          gemm(tile_gemm(rows, d.D, cols, false, false, kTileK, d.D, d.D, 1.0f, true), S.data(),
+               V + j0 * d.D, O + i0 * d.D);
+        }
+        for (int64_t r = 0; r < rows; ++r) {
+          float* o = O + (i0 + r) * d.D;
+          // A query with no visible key gets output 0 and lse +inf (so that P = 0 later).
+          const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+          for (int64_t c = 0; c < d.D; ++c) o[c] *= inv;
+          L[i0 + r] = l[r] > 0.0f ? m[r] + std::log(l[r]) : INFINITY;
+        }
+      }
+    }
+  }
+}
+
+void softmax_attention_backward(float* dq, float* dk, float* dv, const float* d_out,
+                                const float* out, const float* lse, const float* q,
+                                const float* k, const float* v, const AttentionDims& d,
+                                const SoftmaxAttentionOptions& options) {
+  const float scale = scale_of(options, d.D);
+#pragma omp parallel
+  {
+    std::vector<float> P(kTileQ * kTileK), dP(kTileQ * kTileK), delta(d.Tq);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t bh = 0; bh < d.B * d.H; ++bh) {
+      const int64_t key_len = key_length(options, bh / d.H, d.Tk);
+      const int64_t q_off = bh * d.Tq * d.D, k_off = bh * d.Tk * d.D;
+      const float *Q = q + q_off, *K = k + k_off, *V = v + k_off;
+      const float *O = out + q_off, *dO = d_out + q_off, *L = lse + bh * d.Tq;
+      for (int64_t t = 0; t < d.Tq; ++t) {  // Delta = rowsum(dO * O)
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int64_t c = 0; c < d.D; ++c) s += dO[t * d.D + c] * O[t * d.D + c];
+        delta[t] = s;
+      }
+      for (int64_t j0 = 0; j0 < key_len; j0 += kTileK) {
+        const int64_t cols = std::min(kTileK, key_len - j0);
+        // In causal mode only queries at >= j0 see this key tile.
+        const int64_t first_row = options.causal ? j0 / kTileQ * kTileQ : 0;
+        for (int64_t i0 = first_row; i0 < d.Tq; i0 += kTileQ) {
+          const int64_t rows = std::min(kTileQ, d.Tq - i0);
+          gemm(tile_gemm(rows, cols, d.D, false, true, d.D, d.D, kTileK, scale, false),
+               Q + i0 * d.D, K + j0 * d.D, P.data());
+          for (int64_t r = 0; r < rows; ++r) {
+            float* p = P.data() + r * kTileK;
+            const int64_t seen = std::clamp<int64_t>(
+                visible_keys(i0 + r, key_len, options.causal) - j0, 0, cols);
+            const float row_lse = L[i0 + r];
+#pragma omp simd
+            for (int64_t c = 0; c < cols; ++c) p[c] = c < seen ? fast_exp(p[c] - row_lse) : 0.0f;
+          }
+          if (dv)  // dV_j += P^T dO_i
+            gemm(tile_gemm(cols, d.D, rows, true, false, kTileK, d.D, d.D, 1.0f, true), P.data(),
+                 dO + i0 * d.D, dv + k_off + j0 * d.D);
+          if (!dq && !dk) continue;
+          // dP = dO_i V_j^T, then dS = P * (dP - Delta) in place of dP
+          gemm(tile_gemm(rows, cols, d.D, false, true, d.D, d.D, kTileK, 1.0f, false),
+               dO + i0 * d.D, V + j0 * d.D, dP.data());
+          for (int64_t r = 0; r < rows; ++r) {
+            float* ds = dP.data() + r * kTileK;
+            const float* p = P.data() + r * kTileK;
+            const float dl = delta[i0 + r];
+#pragma omp simd
+            for (int64_t c = 0; c < cols; ++c) ds[c] = p[c] * (ds[c] - dl);
+          }
+          if (dq)  // dQ_i += scale dS K_j
+            gemm(tile_gemm(rows, d.D, cols, false, false, kTileK, d.D, d.D, scale, true),
+                 dP.data(), K + j0 * d.D, dq + q_off + i0 * d.D);
+          if (dk)  // dK_j += scale dS^T Q_i
+            gemm(tile_gemm(cols, d.D, rows, true, false, kTileK, d.D, d.D, scale, true),
+                 dP.data(), Q + i0 * d.D, dk + k_off + j0 * d.D);
+        }
+      }
+    }
+  }
+}
+
+namespace {
+
+struct SavedOptions {
+  SoftmaxAttentionOptions options;
+  AttentionDims dims;
+};
+
+// node.saved[0] = lse; node.extra = SavedOptions
+void softmax_attention_node_backward(Node& node) {
+  const auto& s = *static_cast<const SavedOptions*>(node.extra.get());
+  softmax_attention_backward(node.needs_grad(0) ? node.grad_in(0) : nullptr,
+                             node.needs_grad(1) ? node.grad_in(1) : nullptr,
+                             node.needs_grad(2) ? node.grad_in(2) : nullptr, node.grad_out(),
+                             node.out.data(), node.saved[0].data(), node.in[0].data(),
+                             node.in[1].data(), node.in[2].data(), s.dims, s.options);
+}
+
+}  // namespace
+
+Tensor softmax_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                         const SoftmaxAttentionOptions& options) {
+  const char* op = "softmax_attention";
+  check_defined(op, q), check_defined(op, k), check_defined(op, v);
+  if (q.dim() != 4) arg_error(op, "q must be [B, H, T, D], got " + to_string(q.shape()));
+  if (k.shape() != v.shape()) shape_error(op, k.shape(), v.shape(), "(k and v) must be equal");
+  if (k.dim() != 4 || k.size(0) != q.size(0) || k.size(1) != q.size(1) || k.size(3) != q.size(3))
+    shape_error(op, q.shape(), k.shape(), "(q and k) must agree in B, H and D");
+  const AttentionDims dims{q.size(0), q.size(1), q.size(2), k.size(2), q.size(3)};
+  if (dims.Tq == 0 || dims.Tk == 0 || dims.D == 0)
+    shape_error(op, q.shape(), k.shape(), "(q and k) must not be empty");
+  if (options.causal && dims.Tq != dims.Tk)
+    shape_error(op, q.shape(), k.shape(), "(q and k) must have equal lengths in causal mode");
+  if (!options.key_lengths.empty() &&
+      static_cast<int64_t>(options.key_lengths.size()) != dims.B)
+    arg_error(op, "key_lengths has " + std::to_string(options.key_lengths.size()) +
+                      " entries for a batch of " + std::to_string(dims.B));
+  Tensor out = Tensor::empty(q.shape());
+  Tensor lse = Tensor::empty({dims.B, dims.H, dims.Tq});
+  softmax_attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), dims, options);
+  if (Node* node =
+          record(Op::ATTENTION_SOFTMAX, softmax_attention_node_backward, out, {q, k, v})) {
+    node->saved = {lse};
+    node->extra = std::make_shared<SavedOptions>(SavedOptions{options, dims});
+  }
+  return out;
+}
+
+}  // namespace attn

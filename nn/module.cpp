@@ -1,0 +1,73 @@
+#include "nn/module.h"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace attn {
+
+void Module::register_parameter(const std::string& name, Tensor& value, bool decay,
+                                bool trainable) {
+  value.requires_grad_(trainable);
+  own_.push_back({name, value, decay, trainable});
+}
+
+void Module::register_module(const std::string& name, Module& child) {
+  children_.emplace_back(name, &child);
+}
+
+void Module::collect(const std::string& prefix, std::vector<NamedParameter>& out) const {
+  for (const auto& p : own_) out.push_back({prefix + p.name, p.value, p.decay, p.trainable});
+  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", out);
+}
+
+std::vector<NamedParameter> Module::parameters() const {
+  std::vector<NamedParameter> out;
+  collect("", out);
+  return out;
+}
+
+int64_t Module::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& p : parameters()) n += p.value.numel();
+  return n;
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [name, child] : children_) child->train(on);
+}
+
+ParameterArena::ParameterArena(std::vector<NamedParameter> params) : params_(std::move(params)) {
+  int64_t total = 0;
+  for (const auto& p : params_) {
+    offsets_.push_back(total);
+    // Keep every tensor 64-byte aligned inside the arena (16 floats).
+    total += (p.value.numel() + 15) / 16 * 16;
+  }
+  values_ = std::make_shared<Storage>(total);
+  grads_ = std::make_shared<Storage>(total);
+  std::memset(values_->data, 0, sizeof(float) * total);
+  std::memset(grads_->data, 0, sizeof(float) * total);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor& t = params_[i].value;
+    std::memcpy(values_->data + offsets_[i], t.data(), sizeof(float) * t.numel());
+    TensorImpl* impl = t.impl();
+    impl->storage = values_;
+    impl->offset = offsets_[i];
+    if (params_[i].trainable) t.set_grad_view(grads_, offsets_[i]);
+  }
+}
+
+void ParameterArena::zero_grad() { std::memset(grads_->data, 0, sizeof(float) * grads_->count); }
+
+double ParameterArena::grad_norm() const {
+  double total = 0.0;
+  const float* g = grads_->data;
+  const int64_t n = static_cast<int64_t>(grads_->count);
+#pragma omp parallel for simd reduction(+ : total)
+  for (int64_t i = 0; i < n; ++i) total += static_cast<double>(g[i]) * g[i];
+  return std::sqrt(total);
+}
+
+}  // namespace attn

@@ -1,0 +1,59 @@
+// Pre-LN transformer block and the GPT-style causal language model.
+//   block:  x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
+//   model:  h = dropout(wte[ids] + wpe[0:T]); blocks; ln_f; logits = h wte^T (tied) or lm_head
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "nn/attention_layer.h"
+#include "nn/config.h"
+#include "nn/layers.h"
+
+namespace attn {
+
+class TransformerBlock : public Module {
+ public:
+  TransformerBlock(const ModelConfig& config, Rng& rng);
+  // Dropout on both residual branches when `dropout_rng` is given (training).
+  Tensor forward(const Tensor& x, Rng* dropout_rng = nullptr,
+                 const std::vector<int32_t>& key_lengths = {}) const;
+  Tensor step(const Tensor& x, KVCache& cache) const;  // one token, generation
+
+  LayerNorm ln_1;
+  AttentionLayer attn;
+  LayerNorm ln_2;
+  MLP mlp;
+
+ private:
+  float dropout_;
+};
+
+class LanguageModel : public Module {
+  Rng init_rng_;  // first member: initialises the parameters below in a fixed order
+
+ public:
+  LanguageModel(const ModelConfig& config, uint64_t seed);
+  // ids [B, T] -> logits [B, T, V]
+  Tensor forward(const Ids& ids);
+  // Mean cross-entropy of the next-token targets (ignore index -1).
+  Tensor loss(const Ids& ids, const Ids& targets);
+  // Generation: logits [V] of the next token after feeding `token` at position caches' length.
+  std::vector<float> step(int32_t token, std::vector<KVCache>& caches) const;
+  std::vector<KVCache> new_caches() const;
+
+  const ModelConfig& config() const { return config_; }
+  ParameterArena& arena() { return *arena_; }
+  Rng& dropout_rng() { return dropout_rng_; }
+
+  Embedding wte, wpe;
+  std::vector<std::unique_ptr<TransformerBlock>> blocks;
+  LayerNorm ln_f;
+  std::unique_ptr<Linear> lm_head;  // only when not tied
+
+ private:
+  ModelConfig config_;
+  Rng dropout_rng_;
+  std::unique_ptr<ParameterArena> arena_;
+};
+
+}  // namespace attn
