@@ -57,8 +57,15 @@ int64_t key_length(const SoftmaxAttentionOptions& o, int64_t b, int64_t Tk) {
 
 }  // namespace
 
+AttentionLayouts AttentionLayouts::contiguous(const AttentionDims& d) {
+  const HeadLayout kv = HeadLayout::contiguous(d.H, d.Tk, d.D);
+  const HeadLayout qo = HeadLayout::contiguous(d.H, d.Tq, d.D);
+  return {qo, kv, kv, qo};
+}
+
 void softmax_attention_forward(float* out, float* lse, const float* q, const float* k,
                                const float* v, const AttentionDims& d,
+                               const AttentionLayouts& lay,
                                const SoftmaxAttentionOptions& options) {
   const float scale = scale_of(options, d.D);
 #pragma omp parallel
@@ -66,22 +73,24 @@ void softmax_attention_forward(float* out, float* lse, const float* q, const flo
     std::vector<float> S(kTileQ * kTileK), m(kTileQ), l(kTileQ);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t bh = 0; bh < d.B * d.H; ++bh) {
-      const int64_t key_len = key_length(options, bh / d.H, d.Tk);
-      const float* Q = q + bh * d.Tq * d.D;
-      const float* K = k + bh * d.Tk * d.D;
-      const float* V = v + bh * d.Tk * d.D;
-      float* O = out + bh * d.Tq * d.D;
+      const int64_t b = bh / d.H, h = bh % d.H;
+      const int64_t key_len = key_length(options, b, d.Tk);
+      const int64_t qr = lay.q.row, kr = lay.k.row, vr = lay.v.row, orow = lay.out.row;
+      const float* Q = q + b * lay.q.batch + h * lay.q.head;
+      const float* K = k + b * lay.k.batch + h * lay.k.head;
+      const float* V = v + b * lay.v.batch + h * lay.v.head;
+      float* O = out + b * lay.out.batch + h * lay.out.head;
       float* L = lse + bh * d.Tq;
       for (int64_t i0 = 0; i0 < d.Tq; i0 += kTileQ) {
         const int64_t rows = std::min(kTileQ, d.Tq - i0);
         std::fill(m.begin(), m.end(), -INFINITY);
         std::fill(l.begin(), l.end(), 0.0f);
-        std::fill(O + i0 * d.D, O + (i0 + rows) * d.D, 0.0f);
+        for (int64_t r = 0; r < rows; ++r) std::fill_n(O + (i0 + r) * orow, d.D, 0.0f);
         const int64_t key_end = visible_keys(i0 + rows - 1, key_len, options.causal);
         for (int64_t j0 = 0; j0 < key_end; j0 += kTileK) {
           const int64_t cols = std::min(kTileK, key_end - j0);
-          gemm(tile_gemm(rows, cols, d.D, false, true, d.D, d.D, kTileK, scale, false),
-               Q + i0 * d.D, K + j0 * d.D, S.data());
+          gemm(tile_gemm(rows, cols, d.D, false, true, qr, kr, kTileK, scale, false),
+               Q + i0 * qr, K + j0 * kr, S.data());
           for (int64_t r = 0; r < rows; ++r) {
             float* s = S.data() + r * kTileK;
             const int64_t seen = std::clamp<int64_t>(
@@ -99,16 +108,16 @@ void softmax_attention_forward(float* out, float* lse, const float* q, const flo
             }
             l[r] = l[r] * correction + total;
             m[r] = mx;
-            float* o = O + (i0 + r) * d.D;
+            float* o = O + (i0 + r) * orow;
             if (correction != 1.0f)
 #pragma omp simd
               for (int64_t c = 0; c < d.D; ++c) o[c] *= correction;
           }
-          gemm(tile_gemm(rows, d.D, cols, false, false, kTileK, d.D, d.D, 1.0f, true), S.data(),
-               V + j0 * d.D, O + i0 * d.D);
+          gemm(tile_gemm(rows, d.D, cols, false, false, kTileK, vr, orow, 1.0f, true), S.data(),
+               V + j0 * vr, O + i0 * orow);
         }
         for (int64_t r = 0; r < rows; ++r) {
-          float* o = O + (i0 + r) * d.D;
+          float* o = O + (i0 + r) * orow;
           // A query with no visible key gets output 0 and lse +inf (so that P = 0 later).
           const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
           for (int64_t c = 0; c < d.D; ++c) o[c] *= inv;
@@ -122,6 +131,7 @@ void softmax_attention_forward(float* out, float* lse, const float* q, const flo
 void softmax_attention_backward(float* dq, float* dk, float* dv, const float* d_out,
                                 const float* out, const float* lse, const float* q,
                                 const float* k, const float* v, const AttentionDims& d,
+                                const AttentionLayouts& lay,
                                 const SoftmaxAttentionOptions& options) {
   const float scale = scale_of(options, d.D);
 #pragma omp parallel
@@ -129,14 +139,19 @@ void softmax_attention_backward(float* dq, float* dk, float* dv, const float* d_
     std::vector<float> P(kTileQ * kTileK), dP(kTileQ * kTileK), delta(d.Tq);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t bh = 0; bh < d.B * d.H; ++bh) {
-      const int64_t key_len = key_length(options, bh / d.H, d.Tk);
-      const int64_t q_off = bh * d.Tq * d.D, k_off = bh * d.Tk * d.D;
-      const float *Q = q + q_off, *K = k + k_off, *V = v + k_off;
-      const float *O = out + q_off, *dO = d_out + q_off, *L = lse + bh * d.Tq;
+      const int64_t b = bh / d.H, h = bh % d.H;
+      const int64_t key_len = key_length(options, b, d.Tk);
+      const int64_t qr = lay.q.row, kr = lay.k.row, vr = lay.v.row, orow = lay.out.row;
+      const int64_t q_off = b * lay.q.batch + h * lay.q.head;
+      const int64_t k_off = b * lay.k.batch + h * lay.k.head;
+      const int64_t v_off = b * lay.v.batch + h * lay.v.head;
+      const int64_t o_off = b * lay.out.batch + h * lay.out.head;
+      const float *Q = q + q_off, *K = k + k_off, *V = v + v_off;
+      const float *O = out + o_off, *dO = d_out + o_off, *L = lse + bh * d.Tq;
       for (int64_t t = 0; t < d.Tq; ++t) {  // Delta = rowsum(dO * O)
         float s = 0.0f;
 #pragma omp simd reduction(+ : s)
-        for (int64_t c = 0; c < d.D; ++c) s += dO[t * d.D + c] * O[t * d.D + c];
+        for (int64_t c = 0; c < d.D; ++c) s += dO[t * orow + c] * O[t * orow + c];
         delta[t] = s;
       }
       for (int64_t j0 = 0; j0 < key_len; j0 += kTileK) {
@@ -145,8 +160,8 @@ void softmax_attention_backward(float* dq, float* dk, float* dv, const float* d_
         const int64_t first_row = options.causal ? j0 / kTileQ * kTileQ : 0;
         for (int64_t i0 = first_row; i0 < d.Tq; i0 += kTileQ) {
           const int64_t rows = std::min(kTileQ, d.Tq - i0);
-          gemm(tile_gemm(rows, cols, d.D, false, true, d.D, d.D, kTileK, scale, false),
-               Q + i0 * d.D, K + j0 * d.D, P.data());
+          gemm(tile_gemm(rows, cols, d.D, false, true, qr, kr, kTileK, scale, false),
+               Q + i0 * qr, K + j0 * kr, P.data());
           for (int64_t r = 0; r < rows; ++r) {
             float* p = P.data() + r * kTileK;
             const int64_t seen = std::clamp<int64_t>(
@@ -156,12 +171,12 @@ void softmax_attention_backward(float* dq, float* dk, float* dv, const float* d_
             for (int64_t c = 0; c < cols; ++c) p[c] = c < seen ? fast_exp(p[c] - row_lse) : 0.0f;
           }
           if (dv)  // dV_j += P^T dO_i
-            gemm(tile_gemm(cols, d.D, rows, true, false, kTileK, d.D, d.D, 1.0f, true), P.data(),
-                 dO + i0 * d.D, dv + k_off + j0 * d.D);
+            gemm(tile_gemm(cols, d.D, rows, true, false, kTileK, orow, vr, 1.0f, true), P.data(),
+                 dO + i0 * orow, dv + v_off + j0 * vr);
           if (!dq && !dk) continue;
           // dP = dO_i V_j^T, then dS = P * (dP - Delta) in place of dP
-          gemm(tile_gemm(rows, cols, d.D, false, true, d.D, d.D, kTileK, 1.0f, false),
-               dO + i0 * d.D, V + j0 * d.D, dP.data());
+          gemm(tile_gemm(rows, cols, d.D, false, true, orow, vr, kTileK, 1.0f, false),
+               dO + i0 * orow, V + j0 * vr, dP.data());
           for (int64_t r = 0; r < rows; ++r) {
             float* ds = dP.data() + r * kTileK;
             const float* p = P.data() + r * kTileK;
@@ -170,11 +185,11 @@ void softmax_attention_backward(float* dq, float* dk, float* dv, const float* d_
             for (int64_t c = 0; c < cols; ++c) ds[c] = p[c] * (ds[c] - dl);
           }
           if (dq)  // dQ_i += scale dS K_j
-            gemm(tile_gemm(rows, d.D, cols, false, false, kTileK, d.D, d.D, scale, true),
-                 dP.data(), K + j0 * d.D, dq + q_off + i0 * d.D);
+            gemm(tile_gemm(rows, d.D, cols, false, false, kTileK, kr, qr, scale, true),
+                 dP.data(), K + j0 * kr, dq + q_off + i0 * qr);
           if (dk)  // dK_j += scale dS^T Q_i
-            gemm(tile_gemm(cols, d.D, rows, true, false, kTileK, d.D, d.D, scale, true),
-                 dP.data(), Q + i0 * d.D, dk + k_off + j0 * d.D);
+            gemm(tile_gemm(cols, d.D, rows, true, false, kTileK, qr, kr, scale, true),
+                 dP.data(), Q + i0 * qr, dk + k_off + j0 * kr);
         }
       }
     }
@@ -186,6 +201,7 @@ namespace {
 struct SavedOptions {
   SoftmaxAttentionOptions options;
   AttentionDims dims;
+  AttentionLayouts layouts;
 };
 
 // node.saved[0] = lse; node.extra = SavedOptions
@@ -195,7 +211,31 @@ void softmax_attention_node_backward(Node& node) {
                              node.needs_grad(1) ? node.grad_in(1) : nullptr,
                              node.needs_grad(2) ? node.grad_in(2) : nullptr, node.grad_out(),
                              node.out.data(), node.saved[0].data(), node.in[0].data(),
-                             node.in[1].data(), node.in[2].data(), s.dims, s.options);
+                             node.in[1].data(), node.in[2].data(), s.dims, s.layouts, s.options);
+}
+
+// Packed form: one input, qkv; q, k, v and their gradients are offsets 0, C, 2C in it.
+void packed_node_backward(Node& node) {
+  if (!node.needs_grad(0)) return;
+  const auto& s = *static_cast<const SavedOptions*>(node.extra.get());
+  const int64_t C = s.dims.H * s.dims.D;
+  const float* qkv = node.in[0].data();
+  float* g = node.grad_in(0);
+  softmax_attention_backward(g, g + C, g + 2 * C, node.grad_out(), node.out.data(),
+                             node.saved[0].data(), qkv, qkv + C, qkv + 2 * C, s.dims, s.layouts,
+                             s.options);
+}
+
+void check_options(const char* op, const AttentionDims& dims, const Shape& q, const Shape& k,
+                   const SoftmaxAttentionOptions& options) {
+  if (dims.Tq == 0 || dims.Tk == 0 || dims.D == 0)
+    shape_error(op, q, k, "(q and k) must not be empty");
+  if (options.causal && dims.Tq != dims.Tk)
+    shape_error(op, q, k, "(q and k) must have equal lengths in causal mode");
+  if (!options.key_lengths.empty() &&
+      static_cast<int64_t>(options.key_lengths.size()) != dims.B)
+    arg_error(op, "key_lengths has " + std::to_string(options.key_lengths.size()) +
+                      " entries for a batch of " + std::to_string(dims.B));
 }
 
 }  // namespace
@@ -209,21 +249,39 @@ Tensor softmax_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   if (k.dim() != 4 || k.size(0) != q.size(0) || k.size(1) != q.size(1) || k.size(3) != q.size(3))
     shape_error(op, q.shape(), k.shape(), "(q and k) must agree in B, H and D");
   const AttentionDims dims{q.size(0), q.size(1), q.size(2), k.size(2), q.size(3)};
-  if (dims.Tq == 0 || dims.Tk == 0 || dims.D == 0)
-    shape_error(op, q.shape(), k.shape(), "(q and k) must not be empty");
-  if (options.causal && dims.Tq != dims.Tk)
-    shape_error(op, q.shape(), k.shape(), "(q and k) must have equal lengths in causal mode");
-  if (!options.key_lengths.empty() &&
-      static_cast<int64_t>(options.key_lengths.size()) != dims.B)
-    arg_error(op, "key_lengths has " + std::to_string(options.key_lengths.size()) +
-                      " entries for a batch of " + std::to_string(dims.B));
+  check_options(op, dims, q.shape(), k.shape(), options);
+  const AttentionLayouts layouts = AttentionLayouts::contiguous(dims);
   Tensor out = Tensor::empty(q.shape());
   Tensor lse = Tensor::empty({dims.B, dims.H, dims.Tq});
-  softmax_attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), dims, options);
+  softmax_attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), dims, layouts,
+                            options);
   if (Node* node =
           record(Op::ATTENTION_SOFTMAX, softmax_attention_node_backward, out, {q, k, v})) {
     node->saved = {lse};
-    node->extra = std::make_shared<SavedOptions>(SavedOptions{options, dims});
+    node->extra = std::make_shared<SavedOptions>(SavedOptions{options, dims, layouts});
+  }
+  return out;
+}
+
+Tensor softmax_self_attention_packed(const Tensor& qkv, int64_t heads,
+                                     const SoftmaxAttentionOptions& options) {
+  const char* op = "softmax_self_attention_packed";
+  check_defined(op, qkv);
+  if (qkv.dim() != 3 || heads <= 0 || qkv.size(2) % (3 * heads) != 0)
+    arg_error(op, "qkv must be [B, T, 3C] with C a multiple of the " + std::to_string(heads) +
+                      " heads, got " + to_string(qkv.shape()));
+  const int64_t B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3, D = C / heads;
+  const AttentionDims dims{B, heads, T, T, D};
+  check_options(op, dims, qkv.shape(), qkv.shape(), options);
+  const HeadLayout in{T * 3 * C, D, 3 * C};
+  const AttentionLayouts layouts{in, in, in, HeadLayout{T * C, D, C}};
+  Tensor out = Tensor::empty({B, T, C});
+  Tensor lse = Tensor::empty({B, heads, T});
+  const float* p = qkv.data();
+  softmax_attention_forward(out.data(), lse.data(), p, p + C, p + 2 * C, dims, layouts, options);
+  if (Node* node = record(Op::ATTENTION_SOFTMAX, packed_node_backward, out, {qkv})) {
+    node->saved = {lse};
+    node->extra = std::make_shared<SavedOptions>(SavedOptions{options, dims, layouts});
   }
   return out;
 }

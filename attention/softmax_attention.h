@@ -17,18 +17,36 @@ struct SoftmaxAttentionOptions {
 Tensor softmax_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                          const SoftmaxAttentionOptions& options = {});
 
-// Raw kernels (no autograd), for the operator, the benchmarks and `attn op`.
-// lse [B, H, Tq] receives the log-sum-exp of each query's scaled scores.
+// Self-attention straight from the fused projection: qkv [B, T, 3C] (q, k, v heads side by
+// side, as a [C, 3C] projection makes them) -> out [B, T, C] with the heads merged. Same
+// math as softmax_attention on the split heads, without the permute and split copies (and
+// their gradients).
+Tensor softmax_self_attention_packed(const Tensor& qkv, int64_t heads,
+                                     const SoftmaxAttentionOptions& options = {});
+
+// Raw kernels (no autograd), for the operators, the benchmarks and `attn op`.
 struct AttentionDims {
   int64_t B, H, Tq, Tk, D;
 };
+// Where element (b, h, t, d) of a [B, H, T, D] view lives: b*batch + h*head + t*row + d.
+struct HeadLayout {
+  int64_t batch, head, row;
+  static HeadLayout contiguous(int64_t H, int64_t T, int64_t D) { return {H * T * D, T * D, D}; }
+};
+struct AttentionLayouts {
+  HeadLayout q, k, v, out;  // gradients share their tensor's layout; lse is [B, H, Tq]
+  static AttentionLayouts contiguous(const AttentionDims& d);
+};
+// lse receives the log-sum-exp of each query's scaled scores.
 void softmax_attention_forward(float* out, float* lse, const float* q, const float* k,
                                const float* v, const AttentionDims& dims,
+                               const AttentionLayouts& layouts,
                                const SoftmaxAttentionOptions& options);
 // Accumulates into dq, dk, dv (each may be null to skip it).
 void softmax_attention_backward(float* dq, float* dk, float* dv, const float* d_out,
                                 const float* out, const float* lse, const float* q,
                                 const float* k, const float* v, const AttentionDims& dims,
+                                const AttentionLayouts& layouts,
                                 const SoftmaxAttentionOptions& options);
 
 }  // namespace attn

@@ -40,20 +40,21 @@ std::pair<double, double> median_ms(const std::function<void()>& a,
   return {ta[ta.size() / 2], tb[tb.size() / 2]};
 }
 
-void run(const std::string& label, int64_t M, int64_t N, int64_t K, bool tb) {
+void run(const std::string& label, int64_t M, int64_t N, int64_t K, bool tb, bool ta = false) {
   Rng rng(1);
-  Tensor a = Tensor::randn({M, K}, rng), b = Tensor::randn(tb ? Shape{N, K} : Shape{K, N}, rng);
+  Tensor a = Tensor::randn(ta ? Shape{K, M} : Shape{M, K}, rng);
+  Tensor b = Tensor::randn(tb ? Shape{N, K} : Shape{K, N}, rng);
   Tensor c = Tensor::zeros({M, N});
   NoGradGuard no_grad;
   const auto [engine_ms, direct_ms] = median_ms(
-      [&] { c = matmul(a, b, false, tb); },
+      [&] { c = matmul(a, b, ta, tb); },
       [&] {
-        sgemm_direct(false, tb, M, N, K, 1.0f, a.data(), K, b.data(), tb ? K : N, 0.0f,
+        sgemm_direct(ta, tb, M, N, K, 1.0f, a.data(), ta ? M : K, b.data(), tb ? K : N, 0.0f,
                      c.data(), N);
       });
   const double gflop = 2.0 * M * N * K * 1e-9;
   nlohmann::json j = {{"bench", "matmul"}, {"shape", label}, {"M", M}, {"N", N}, {"K", K},
-                      {"trans_b", tb}, {"threads", threads()},
+                      {"trans_a", ta}, {"trans_b", tb}, {"threads", threads()},
                       {"engine_ms", engine_ms}, {"direct_ms", direct_ms},
                       {"engine_gflops", gflop / engine_ms * 1e3},
                       {"direct_gflops", gflop / direct_ms * 1e3},
@@ -79,5 +80,10 @@ int main(int argc, char** argv) {
     run("fc", rows, 4 * C, C, false);
     run("mlp_proj", rows, C, 4 * C, false);
     run("lm_head_tied", rows, 65, C, true);
+    // The backward pass: weight gradients X^T dY and input gradients dY W^T.
+    run("qkv_dW", C, 3 * C, rows, false, true);
+    run("qkv_dX", rows, C, 3 * C, true);
+    run("fc_dW", C, 4 * C, rows, false, true);
+    run("mlp_proj_dX", rows, 4 * C, C, true);
   }
 }

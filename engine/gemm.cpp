@@ -41,7 +41,7 @@ struct KeyHash {
 
 struct Primitive {
   dnnl::matmul matmul;
-  memory a, b, c;  // created once; each call only swaps in the data pointers
+  memory a, b, c, bias;  // created once; each call only swaps in the data pointers
   size_t scratch_bytes;
 };
 
@@ -59,7 +59,7 @@ memory::desc matrix_desc(int64_t batch, int64_t rows, int64_t cols, bool trans, 
   return memory::desc(dims, memory::data_type::f32, strides);
 }
 
-Primitive build(const GemmShape& s) {
+Primitive build(const GemmShape& s, bool with_bias) {
   Primitive p;
   const auto a = matrix_desc(s.batch, s.M, s.K, s.trans_a, s.lda, s.stride_a);
   const auto b = matrix_desc(s.batch, s.K, s.N, s.trans_b, s.ldb, s.stride_b);
@@ -72,13 +72,16 @@ Primitive build(const GemmShape& s) {
     ops.append_sum(1.0f);
     attr.set_post_ops(ops);
   }
-  dnnl::matmul::desc desc(a, b, c);
+  const memory::desc bias({1, 1, s.N}, memory::data_type::f32, memory::dims{s.N, s.N, 1});
+  dnnl::matmul::desc desc = with_bias ? dnnl::matmul::desc(a, b, bias, c)
+                                      : dnnl::matmul::desc(a, b, c);
   dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
   p.scratch_bytes = pd.scratchpad_desc().get_size();
   p.matmul = dnnl::matmul(pd);
   p.a = memory(a, cpu_engine(), DNNL_MEMORY_NONE);
   p.b = memory(b, cpu_engine(), DNNL_MEMORY_NONE);
   p.c = memory(c, cpu_engine(), DNNL_MEMORY_NONE);
+  if (with_bias) p.bias = memory(bias, cpu_engine(), DNNL_MEMORY_NONE);
   return p;
 }
 
@@ -104,7 +107,7 @@ void check(const GemmShape& s) {
 
 }  // namespace
 
-void gemm(const GemmShape& shape, const float* A, const float* B, float* C) {
+void gemm(const GemmShape& shape, const float* A, const float* B, float* C, const float* bias) {
   check(shape);
   const GemmShape s = resolved(shape);
   if (s.M == 0 || s.N == 0) return;
@@ -117,10 +120,10 @@ void gemm(const GemmShape& shape, const float* A, const float* B, float* C) {
   }
   ThreadState& ts = thread_state();
   const Key key{{s.batch, s.M, s.N, s.K, s.lda, s.ldb, s.ldc, s.stride_a, s.stride_b,
-                 s.stride_c, 0},
+                 s.stride_c, bias != nullptr},
                 s.trans_a, s.trans_b, s.accumulate, s.alpha};
   auto it = ts.primitives.find(key);
-  if (it == ts.primitives.end()) it = ts.primitives.emplace(key, build(s)).first;
+  if (it == ts.primitives.end()) it = ts.primitives.emplace(key, build(s, bias != nullptr)).first;
   Primitive& p = it->second;
   if (ts.scratch.size() < p.scratch_bytes) ts.scratch.resize(p.scratch_bytes);
 
@@ -129,6 +132,10 @@ void gemm(const GemmShape& shape, const float* A, const float* B, float* C) {
   p.c.set_data_handle(C);
   std::unordered_map<int, memory> args = {
       {DNNL_ARG_SRC, p.a}, {DNNL_ARG_WEIGHTS, p.b}, {DNNL_ARG_DST, p.c}};
+  if (bias) {
+    p.bias.set_data_handle(const_cast<float*>(bias));
+    args[DNNL_ARG_BIAS] = p.bias;
+  }
   if (p.scratch_bytes > 0) {
     if (!ts.scratch_memory || ts.scratch.size() < p.scratch_bytes || ts.scratch_bound != ts.scratch.data()) {
       ts.scratch_memory = memory(memory::desc({static_cast<int64_t>(ts.scratch.size())},

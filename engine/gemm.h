@@ -1,6 +1,6 @@
 // Batched single-precision matrix products on raw pointers: the one place oneDNN is used.
 //
-//   C[b] = alpha * op(A[b]) op(B[b]) (+ C[b] if accumulate),   b < batch
+//   C[b] = alpha * op(A[b]) op(B[b]) (+ bias) (+ C[b] if accumulate),   b < batch
 //
 // Row-major. op(X) = X^T when its trans flag is set; then X is stored as [K, M] (A) or
 // [N, K] (B). Leading dims (lda, ldb, ldc) allow sub-blocks of bigger matrices; batch strides
@@ -21,10 +21,13 @@ struct GemmShape {
   bool accumulate = false;
 };
 
-void gemm(const GemmShape& shape, const float* A, const float* B, float* C);
+// `bias` (optional, N floats) is added to every row of C.
+void gemm(const GemmShape& shape, const float* A, const float* B, float* C,
+          const float* bias = nullptr);
 
 // The obviously-correct triple loop with the same contract, for tests and benchmarks.
-void gemm_reference(const GemmShape& shape, const float* A, const float* B, float* C);
+void gemm_reference(const GemmShape& shape, const float* A, const float* B, float* C,
+                    const float* bias = nullptr);
 
 // oneDNN's plain sgemm (row-major, one matrix), the peer the matmul benchmark compares with.
 void sgemm_direct(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,

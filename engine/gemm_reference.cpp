@@ -4,7 +4,8 @@
 
 namespace attn {
 
-void gemm_reference(const GemmShape& shape, const float* A, const float* B, float* C) {
+void gemm_reference(const GemmShape& shape, const float* A, const float* B, float* C,
+                    const float* bias) {
   GemmShape s = shape;
   if (s.lda == 0) s.lda = s.trans_a ? s.M : s.K;
   if (s.ldb == 0) s.ldb = s.trans_b ? s.K : s.N;
@@ -24,7 +25,7 @@ void gemm_reference(const GemmShape& shape, const float* A, const float* B, floa
           const float y = s.trans_b ? w[j * s.ldb + k] : w[k * s.ldb + j];
           total += static_cast<double>(x) * y;
         }
-        const float value = s.alpha * static_cast<float>(total);
+        const float value = s.alpha * static_cast<float>(total) + (bias ? bias[j] : 0.0f);
         c[i * s.ldc + j] = s.accumulate ? c[i * s.ldc + j] + value : value;
       }
   }

@@ -7,7 +7,7 @@ namespace attn {
 const char* op_name(Op op) {
   static const char* const names[] = {
       "add", "sub", "mul", "div", "scale", "neg", "exp", "log", "sqrt", "relu", "gelu", "elu",
-      "sigmoid", "tanh", "sum", "mean", "sum_last", "mean_last", "matmul", "transpose",
+      "sigmoid", "tanh", "sum", "mean", "sum_last", "mean_last", "matmul", "linear", "transpose",
       "permute", "reshape", "concat", "slice", "softmax", "log_softmax", "layernorm",
       "embedding", "cross_entropy", "dropout", "attention_softmax", "attention_synthetic",
       "attention_linear", "attention_linear_causal", "attention_mixture", "custom"};

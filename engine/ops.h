@@ -22,6 +22,7 @@
 //  SUM / MEAN      -                     dX += dY (/ n)            (all, or over the last dim)
 //  MAX_LAST        not differentiable    (returns a tensor that requires no gradient)
 //  MATMUL  A B     inputs                dA += dY B^T, dB += A^T dY (transposed forms alike)
+//  LINEAR  X W + b inputs                dX += dY W^T, dW += X^T dY, db += column sums of dY
 //  TRANSPOSE       -                     dX += dY^T                (last two dims)
 //  PERMUTE         perm                  dX += permute(dY, inverse perm)
 //  RESHAPE         -                     dX += dY                  (a view in the forward)
@@ -43,7 +44,7 @@ namespace attn {
 
 enum class Op : uint8_t {
   ADD, SUB, MUL, DIV, SCALE, NEG, EXP, LOG, SQRT, RELU, GELU, ELU, SIGMOID, TANH,
-  SUM, MEAN, SUM_LAST, MEAN_LAST, MATMUL, TRANSPOSE, PERMUTE, RESHAPE, CONCAT, SLICE,
+  SUM, MEAN, SUM_LAST, MEAN_LAST, MATMUL, LINEAR, TRANSPOSE, PERMUTE, RESHAPE, CONCAT, SLICE,
   SOFTMAX, LOG_SOFTMAX, LAYERNORM, EMBEDDING, CROSS_ENTROPY, DROPOUT,
   ATTENTION_SOFTMAX, ATTENTION_SYNTHETIC, ATTENTION_LINEAR, ATTENTION_LINEAR_CAUSAL,
   ATTENTION_MIXTURE, CUSTOM,
@@ -85,6 +86,10 @@ Tensor max_last(const Tensor& x);   // [..., N] -> [...], no gradient
 // b [..., K, N] (or [..., N, K] if trans_b) with equal leading dims, or b 2-D and shared by
 // every row of a (Linear layers: [B, T, C] x [C, O]).
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+
+// x [..., K] W [K, N] + b [N] in one oneDNN call (bias fused); b may be undefined.
+// (engine/ops/linear.cpp)
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
 
 // Shape (engine/ops/shape.cpp)
 Tensor reshape(const Tensor& x, std::vector<int64_t> shape);  // one -1 allowed

@@ -30,16 +30,11 @@ AttentionLayer::AttentionLayer(const ModelConfig& config, Rng& rng, float proj_s
 }
 
 Tensor AttentionLayer::forward(const Tensor& x, const std::vector<int32_t>& key_lengths) const {
-  const int64_t B = x.size(0), T = x.size(1), C = x.size(2), H = n_head_, D = C / H;
-  // [B, T, 3C] -> [B, T, 3H, D] -> [B, 3H, T, D] -> q, k, v [B, H, T, D]
-  Tensor qkv = permute(reshape(c_attn.forward(x), {B, T, 3 * H, D}), {0, 2, 1, 3});
-  auto parts = split(qkv, 1, {H, H, H});
   SoftmaxAttentionOptions options;
   options.causal = causal_;
   options.key_lengths = key_lengths;
-  Tensor y = softmax_attention(parts[0], parts[1], parts[2], options);
-  // [B, H, T, D] -> [B, T, H, D] -> [B, T, C]
-  return c_proj.forward(reshape(permute(y, {0, 2, 1, 3}), {B, T, C}));
+  // Softmax reads q, k, v straight from the [B, T, 3C] projection and writes [B, T, C].
+  return c_proj.forward(softmax_self_attention_packed(c_attn.forward(x), n_head_, options));
 }
 
 KVCache AttentionLayer::new_cache() const {

@@ -11,10 +11,7 @@ Linear::Linear(int64_t in, int64_t out, Rng& rng, float std, bool with_bias) {
   }
 }
 
-Tensor Linear::forward(const Tensor& x) const {
-  Tensor y = matmul(x, weight);
-  return bias.defined() ? add(y, bias) : y;
-}
+Tensor Linear::forward(const Tensor& x) const { return linear(x, weight, bias); }
 
 Embedding::Embedding(int64_t vocab, int64_t width, Rng& rng, float std) {
   weight = Tensor::randn({vocab, width}, rng, std);

@@ -75,3 +75,18 @@ TEST_CASE("matmul of larger shapes agrees with the reference") {
   gemm_reference(s, a.data(), b.data(), ref.data());
   CHECK(max_abs_diff(y, ref) < 1e-3);
 }
+
+TEST_CASE("linear (bias fused into the product) against matmul + add, with gradients") {
+  Tensor x = random({2, 3, 4}, 11), w = random({4, 5}, 12), b = random({5}, 13);
+  Tensor y = linear(x, w, b);
+  Tensor ref = add(matmul(x, w), b);
+  CHECK(max_abs_diff(y, ref) < 1e-5);
+  CHECK(linear(x, w, Tensor()).shape() == Shape{2, 3, 5});
+  clear_tape();
+  CHECK_GRADCHECK([](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[2]); },
+                  {x, w, b});
+  CHECK_GRADCHECK([](const std::vector<Tensor>& in) { return linear(in[0], in[1], Tensor()); },
+                  {x, w});
+  CHECK_THROWS_WITH(linear(x, Tensor::zeros({3, 5}), b),
+                    doctest::Contains("linear: shapes [2, 3, 4] and [3, 5]"));
+}

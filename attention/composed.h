@@ -1,0 +1,23 @@
+// Composed twins of the fused attention operators: the same math written with basic engine
+// ops (matmul, softmax, ...), so autograd derives their gradients independently. Tests check
+// each fused operator against its twin, forward and backward. Slow and memory-hungry on
+// purpose (they materialise T x T).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "engine/ops.h"
+#include "engine/tensor.h"
+
+namespace attn {
+
+// A constant [B, H, Tq, Tk] tensor: 0 where query i may see key j, -inf elsewhere.
+Tensor attention_mask(int64_t B, int64_t H, int64_t Tq, int64_t Tk, bool causal,
+                      const std::vector<int32_t>& key_lengths);
+
+// softmax(q k^T scale + mask) v
+Tensor softmax_attention_composed(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                                  const std::vector<int32_t>& key_lengths = {},
+                                  float scale = 0.0f);
+
+}  // namespace attn

@@ -1,0 +1,70 @@
+// LINEAR: Y = X W + b for X [..., K], W [K, N], b [N]: a Linear layer in one oneDNN call with
+// the bias fused, instead of a matmul and a broadcast add (two passes over Y fewer forward,
+// and no intermediate gradient buffer backward).
+//   dX += dY W^T      dW += X^T dY      db += sum over rows of dY
+#include <algorithm>
+
+#include "engine/check.h"
+#include "engine/gemm.h"
+#include "engine/parallel.h"
+#include "engine/tape.h"
+
+namespace attn {
+namespace {
+
+GemmShape shape_of(int64_t M, int64_t N, int64_t K, bool ta, bool tb, bool accumulate) {
+  GemmShape s;
+  s.M = M, s.N = N, s.K = K, s.trans_a = ta, s.trans_b = tb, s.accumulate = accumulate;
+  return s;
+}
+
+// db[j] += sum_r dy[r, j], walking blocks of columns row by row (vectorises over j).
+void add_column_sums(float* db, const float* dy, int64_t rows, int64_t N) {
+  constexpr int64_t kBlock = 256;
+#pragma omp parallel for if (rows * N > kParallelMin)
+  for (int64_t j0 = 0; j0 < N; j0 += kBlock) {
+    const int64_t width = std::min(kBlock, N - j0);
+    float partial[kBlock] = {0};
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* row = dy + r * N + j0;
+#pragma omp simd
+      for (int64_t j = 0; j < width; ++j) partial[j] += row[j];
+    }
+    for (int64_t j = 0; j < width; ++j) db[j0 + j] += partial[j];
+  }
+}
+
+void linear_backward(Node& node) {
+  const int64_t K = node.in[1].size(0), N = node.in[1].size(1);
+  const int64_t rows = node.in[0].numel() / K;
+  const float* dy = node.grad_out();
+  if (node.needs_grad(0))
+    gemm(shape_of(rows, K, N, false, true, true), dy, node.in[1].data(), node.grad_in(0));
+  if (node.needs_grad(1))
+    gemm(shape_of(K, N, rows, true, false, true), node.in[0].data(), dy, node.grad_in(1));
+  if (node.in.size() > 2 && node.needs_grad(2)) add_column_sums(node.grad_in(2), dy, rows, N);
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  check_defined("linear", x);
+  check_defined("linear", w);
+  if (w.dim() != 2) arg_error("linear", "weight must be [K, N], got " + to_string(w.shape()));
+  if (x.dim() < 1 || x.size(-1) != w.size(0))
+    shape_error("linear", x.shape(), w.shape(), "do not match: x must be [..., K] for W [K, N]");
+  if (b.defined() && b.shape() != Shape{w.size(1)})
+    shape_error("linear", w.shape(), b.shape(), "do not match: the bias must be [N]");
+  const int64_t K = w.size(0), N = w.size(1), rows = x.numel() / std::max<int64_t>(K, 1);
+  Shape out_shape = x.shape();
+  out_shape.back() = N;
+  Tensor out = Tensor::empty(out_shape);
+  gemm(shape_of(rows, N, K, false, false, false), x.data(), w.data(), out.data(),
+       b.defined() ? b.data() : nullptr);
+  std::vector<Tensor> inputs = {x, w};
+  if (b.defined()) inputs.push_back(b);
+  record(Op::LINEAR, linear_backward, out, inputs);
+  return out;
+}
+
+}  // namespace attn
