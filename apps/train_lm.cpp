@@ -116,10 +116,10 @@ int train_language_model(TrainOptions o, bool resume) {
   std::unique_ptr<Checkpoint> ckpt;
   if (resume) {
     ckpt = std::make_unique<Checkpoint>(read_checkpoint(checkpoint_path(o.out)));
-    const int threads = o.threads;
-    const std::string out = o.out;
+    const TrainOptions given = o;  // what the command line may still change on resume
     o = ckpt->extra.at("options").get<TrainOptions>();
-    o.threads = threads, o.out = out, o.stop_after = 0;
+    o.threads = given.threads, o.out = given.out, o.quiet = given.quiet;
+    o.stop_after = given.stop_after;
     o.model = ckpt->config;
   }
   if (o.task == "copy") {

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test; ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit 1
+bash scripts/build.sh || exit 1
+build=${BUILD_DIR:-build}
+meson test -C "$build" --num-processes 2 --print-errorlogs 2>&1 | tee "$build/test-summary.log"
+status=${PIPESTATUS[0]}
+ok=$(awk '/^Ok:/ {print $2}' "$build/test-summary.log")
+failed=$(awk '/^(Fail|Timeout|Unexpected Pass):/ {n += $NF} END {print n + 0}' "$build/test-summary.log")
+echo "${ok:-0} passed, ${failed:-0} failed"
+exit "$status"

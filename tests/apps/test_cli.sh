@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The attn command line as a user meets it: resume equivalence, Ctrl-C, sampling, and every
+# kind of bad input giving a clear error and a non-zero exit without harming a good checkpoint.
+# Usage: test_cli.sh path/to/attn
+set -uo pipefail
+attn=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+pass() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; failures=$((failures + 1)); }
+
+# expect_error NAME "message fragment" attn-args...: non-zero exit, the fragment on stderr.
+expect_error() {
+  local name=$1 fragment=$2
+  shift 2
+  local err
+  err=$("$attn" "$@" 2>&1 >/dev/null)
+  local code=$?
+  if [[ $code -ne 0 && $code -lt 128 && "$err" == *"$fragment"* ]]; then pass "$name"
+  else fail "$name (exit $code, stderr: $err)"; fi
+}
+
+tiny=(--layers 1 --heads 2 --width 16 --batch 4 --eval-iters 2 --log-interval 1 --quiet
+      --copy-max-len 5 --warmup 2 --threads 2)
+
+# 1. Resume: losses after resuming equal those of an uninterrupted run, exactly.
+"$attn" train "${tiny[@]}" --steps 12 --out "$work/full" || fail "full run"
+"$attn" train "${tiny[@]}" --steps 12 --out "$work/split" --stop-after 5 || fail "first half"
+"$attn" train --resume --out "$work/split" --quiet --threads 2 || fail "resumed half"
+losses() { python3 -c 'import json,sys; [print(j["step"], j["loss"]) for j in map(json.loads, open(sys.argv[1])) if "loss" in j]' "$1" | sort -n -u; }
+if diff <(losses "$work/full/metrics.jsonl") <(losses "$work/split/metrics.jsonl") >/dev/null; then
+  pass "resume gives the uninterrupted losses"
+else
+  fail "resume gives the uninterrupted losses"; diff <(losses "$work/full/metrics.jsonl") <(losses "$work/split/metrics.jsonl")
+fi
+
+# 2. Ctrl-C saves a checkpoint and exits 130; the run then resumes to the end.
+"$attn" train "${tiny[@]}" --steps 100000 --out "$work/int" &
+pid=$!
+for _ in $(seq 100); do [[ -s "$work/int/metrics.jsonl" ]] && break; sleep 0.1; done
+kill -INT $pid
+wait $pid
+code=$?
+if [[ $code -eq 130 && -f "$work/int/checkpoint.safetensors" ]]; then pass "SIGINT saves and exits 130"
+else fail "SIGINT saves and exits 130 (exit $code)"; fi
+
+# 3. Text training, sampling and evaluation on a small file.
+python3 -c "print(('the quick brown fox jumps over the lazy dog. ' * 40))" > "$work/text.txt"
+"$attn" train --data "$work/text.txt" --context 16 "${tiny[@]}" --steps 30 --out "$work/text" || fail "text run"
+out=$("$attn" sample --checkpoint "$work/text/checkpoint.safetensors" --prompt "the " --tokens 20 --seed 1)
+[[ ${#out} -ge 24 ]] && pass "sample prints text" || fail "sample prints text ($out)"
+out2=$("$attn" sample --checkpoint "$work/text/checkpoint.safetensors" --prompt "the " --tokens 20 --seed 1)
+[[ "$out" == "$out2" ]] && pass "sampling is seeded" || fail "sampling is seeded"
+"$attn" eval --checkpoint "$work/text/checkpoint.safetensors" --data "$work/text.txt" | grep -q '"perplexity"' \
+  && pass "eval prints perplexity" || fail "eval prints perplexity"
+
+# 4. Bad input: clear errors, non-zero exits.
+expect_error "missing data file" "cannot open the data file" train --data "$work/nope.txt" --out "$work/e1"
+: > "$work/empty.txt"
+expect_error "empty data file" "the data file is empty" train --data "$work/empty.txt" --out "$work/e2"
+echo "short" > "$work/short.txt"
+expect_error "text shorter than the context" "not more than the context" train --data "$work/short.txt" --out "$work/e3"
+printf 'abc\xff\xfedef%.0s' $(seq 100) > "$work/binary.txt"
+expect_error "non-UTF-8 text, char level" "invalid UTF-8 at byte offset 3" train --data "$work/binary.txt" --out "$work/e4"
+"$attn" train --data "$work/binary.txt" --tokenizer byte --context 16 "${tiny[@]}" --steps 2 --out "$work/bytes" \
+  && pass "non-UTF-8 text trains at byte level" || fail "non-UTF-8 text trains at byte level"
+expect_error "negative learning rate" "--lr must be a positive number" train --lr -1 --out "$work/e5"
+expect_error "width not divisible by heads" "must be a positive multiple of n_head" train --heads 3 --width 128 --out "$work/e6"
+expect_error "unknown attention variant" "unknown attention variant 'bogus'" train --attention bogus --out "$work/e7"
+expect_error "non-numeric option" "Could not convert: --steps = ten" train --steps ten --out "$work/e8"
+expect_error "resume without a checkpoint" "cannot open the checkpoint" train --resume --out "$work/nothing"
+expect_error "sample from a copy-task model" "synthetic task" sample --checkpoint "$work/full/checkpoint.safetensors"
+
+# 5. A damaged checkpoint is refused, and a good one is never overwritten by a failing command.
+cp "$work/text/checkpoint.safetensors" "$work/good.bak"
+expect_error "new run into a folder with a checkpoint" "already holds a checkpoint" train --data "$work/text.txt" --context 16 --out "$work/text"
+expect_error "resume with a bad option" "--lr must be" train --data "$work/text.txt" --lr -3 --out "$work/text"
+cmp -s "$work/good.bak" "$work/text/checkpoint.safetensors" && pass "good checkpoint untouched" || fail "good checkpoint untouched"
+head -c 1000 "$work/good.bak" > "$work/trunc.safetensors"
+expect_error "truncated checkpoint" "truncated" sample --checkpoint "$work/trunc.safetensors"
+echo "not a checkpoint at all" > "$work/foreign.safetensors"
+expect_error "foreign file as checkpoint" "exceeds the 100 MiB limit" sample --checkpoint "$work/foreign.safetensors"
+
+echo "$failures failed"
+[[ $failures -eq 0 ]]
