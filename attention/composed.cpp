@@ -27,4 +27,21 @@ Tensor softmax_attention_composed(const Tensor& q, const Tensor& k, const Tensor
   return matmul(p, v);
 }
 
+Tensor linear_attention_composed(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                                 float eps) {
+  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), M = v.size(3);
+  const Tensor one = Tensor::scalar(1.0f);
+  Tensor A = matmul(add(elu(q), one), add(elu(k), one), false, true);  // [B, H, T, T]
+  if (causal) {
+    Tensor lower = Tensor::zeros({T, T});
+    for (int64_t i = 0; i < T; ++i)
+      for (int64_t j = 0; j <= i; ++j) lower.data()[i * T + j] = 1.0f;
+    A = mul(A, lower);
+  }
+  Tensor den = add(sum_last(A), Tensor::scalar(eps));  // [B, H, T]
+  // Spread den over the M columns: [B, H, T, 1] x [1, M].
+  Tensor den_wide = matmul(reshape(den, {B, H, T, 1}), Tensor::ones({1, M}));
+  return div(matmul(A, v), den_wide);
+}
+
 }  // namespace attn

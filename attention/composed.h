@@ -20,4 +20,9 @@ Tensor softmax_attention_composed(const Tensor& q, const Tensor& k, const Tensor
                                   const std::vector<int32_t>& key_lengths = {},
                                   float scale = 0.0f);
 
+// phi(q) phi(k)^T (masked to j <= i when causal) v, normalised by the masked row sums + eps,
+// with phi = elu + 1: linear attention written the quadratic way.
+Tensor linear_attention_composed(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                                 float eps = 1e-6f);
+
 }  // namespace attn

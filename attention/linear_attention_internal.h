@@ -1,0 +1,62 @@
+// Pieces shared by the non-causal and causal linear-attention kernels.
+#pragma once
+#include <algorithm>
+#include <vector>
+
+#include "attention/linear_attention.h"
+#include "engine/gemm.h"
+#include "engine/simd_math.h"
+
+namespace attn::linear_detail {
+
+// phi(x) = elu(x) + 1 = x + 1 for x > 0, e^x otherwise; phi'(x) = 1 or e^x = phi(x).
+inline float phi(float x) { return x > 0.0f ? x + 1.0f : fast_exp(x); }
+inline float phi_derivative(float x, float phi_x) { return x > 0.0f ? 1.0f : phi_x; }
+
+inline void apply_phi(float* out, const float* in, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = phi(in[i]);
+}
+
+// dX += dPhi * phi'(X) elementwise (the chain rule through the feature map).
+inline void add_through_phi(float* dx, const float* d_phi, const float* x, const float* phi_x,
+                            int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) dx[i] += d_phi[i] * phi_derivative(x[i], phi_x[i]);
+}
+
+// C (+)= alpha op(A) op(B) for packed row-major matrices.
+inline void mm(float* C, const float* A, const float* B, int64_t M, int64_t N, int64_t K,
+               bool ta, bool tb, bool accumulate, float alpha = 1.0f) {
+  GemmShape s;
+  s.M = M, s.N = N, s.K = K, s.trans_a = ta, s.trans_b = tb, s.accumulate = accumulate;
+  s.alpha = alpha;
+  gemm(s, A, B, C);
+}
+
+// The upstream gradient split into the numerator's and the denominator's parts:
+//   out = num / den   =>   G_i = dO_i / den_i,   g_i = -(dO_i . out_i) / den_i
+inline void split_gradient(float* G, float* g, const float* d_out, const float* out,
+                           const float* den, int64_t T, int64_t M) {
+  for (int64_t i = 0; i < T; ++i) {
+    float dot = 0.0f;
+    for (int64_t m = 0; m < M; ++m) {
+      G[i * M + m] = d_out[i * M + m] / den[i];
+      dot += d_out[i * M + m] * out[i * M + m];
+    }
+    g[i] = -dot / den[i];
+  }
+}
+
+}  // namespace attn::linear_detail
+
+namespace attn::linear_detail {
+
+// One (batch, head) of the causal kernels (linear_attention_causal.cpp).
+void causal_forward_head(float* out, float* den, const float* q, const float* k, const float* v,
+                         int64_t T, int64_t D, int64_t M, const LinearAttentionOptions& o);
+void causal_backward_head(float* dq, float* dk, float* dv, const float* d_out, const float* out,
+                          const float* den, const float* q, const float* k, const float* v,
+                          int64_t T, int64_t D, int64_t M, const LinearAttentionOptions& o);
+
+}  // namespace attn::linear_detail
