@@ -56,9 +56,21 @@ std::vector<int32_t> generate(const LanguageModel& model, const std::vector<int3
   if (prompt.empty()) throw std::invalid_argument("generate: the prompt is empty");
   const int64_t L = model.config().context;
   std::vector<int32_t> seq = prompt;
-  auto caches = model.new_caches();
   std::vector<float> logits;
-  // Feeds the last `n` tokens of seq into fresh caches.
+  if (!model.supports_step()) {  // no single-step form: recompute the last L tokens each time
+    NoGradGuard no_grad;
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t n = std::min<int64_t>(static_cast<int64_t>(seq.size()), L);
+      Ids window{{1, n}, std::vector<int32_t>(seq.end() - n, seq.end())};
+      Tensor all = const_cast<LanguageModel&>(model).forward(window);
+      const int64_t V = all.size(-1);
+      logits.assign(all.data() + (n - 1) * V, all.data() + n * V);
+      seq.push_back(sample_token(logits, temperature, top_k, rng));
+    }
+    return {seq.begin() + prompt.size(), seq.end()};
+  }
+  auto caches = model.new_caches();
+  // Feeds the last `n` tokens of seq into fresh caches (the cache holds L positions).
   auto refill = [&](int64_t n) {
     caches = model.new_caches();
     for (int64_t i = static_cast<int64_t>(seq.size()) - n; i < static_cast<int64_t>(seq.size()); ++i)

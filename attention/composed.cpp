@@ -44,4 +44,13 @@ Tensor linear_attention_composed(const Tensor& q, const Tensor& k, const Tensor&
   return div(matmul(A, v), den_wide);
 }
 
+Tensor synthetic_attention_composed(const Tensor& logits, const Tensor& v, bool causal) {
+  const int64_t B = v.size(0), H = v.size(1), T = v.size(2);
+  Tensor l = logits;
+  if (logits.size(0) != B) {  // spread a shared [1, H, T, T] over the batch: ones [B, 1] x l
+    l = reshape(matmul(Tensor::ones({B, 1}), reshape(logits, {1, H * T * T})), {B, H, T, T});
+  }
+  return matmul(softmax(add(l, attention_mask(B, H, T, T, causal, {}))), v);
+}
+
 }  // namespace attn

@@ -25,4 +25,7 @@ Tensor softmax_attention_composed(const Tensor& q, const Tensor& k, const Tensor
 Tensor linear_attention_composed(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                                  float eps = 1e-6f);
 
+// softmax(logits + mask) v with logits [B or 1, H, T, T] (broadcast over the batch).
+Tensor synthetic_attention_composed(const Tensor& logits, const Tensor& v, bool causal);
+
 }  // namespace attn

@@ -8,6 +8,8 @@
 // float32, so the loss is accumulated in double and h is chosen large enough (default 1e-2,
 // truncation error O(h^2)) that float rounding of f (~1e-7 relative) stays below the
 // tolerance; only outputs that depend on element j change, so rounding noise stays local.
+// An element where the half-step difference disagrees with the full-step one sits on a kink
+// (relu at 0) and is skipped; more than a quarter skipped fails the check.
 #pragma once
 #include <functional>
 #include <string>
@@ -27,6 +29,8 @@ struct GradcheckOptions {
 struct GradcheckResult {
   bool ok = true;
   double worst_error = 0;  // max over checked elements of |analytic - numeric| - tol
+  int checked = 0;         // elements compared
+  int skipped = 0;         // elements on a kink (half and full step disagree), not compared
   std::string report;      // lines for the elements that failed
 };
 

@@ -34,7 +34,7 @@ Tensor TransformerBlock::forward(const Tensor& x, Rng* dropout_rng,
   return add(h, drop(mlp.forward(ln_2.forward(h))));
 }
 
-Tensor TransformerBlock::step(const Tensor& x, KVCache& cache) const {
+Tensor TransformerBlock::step(const Tensor& x, AttentionCache& cache) const {
   Tensor h = add(x, attn.step(ln_1.forward(x), cache));
   return add(h, mlp.forward(ln_2.forward(h)));
 }
@@ -82,13 +82,13 @@ Tensor LanguageModel::loss(const Ids& ids, const Ids& targets) {
   return cross_entropy(forward(ids), targets);
 }
 
-std::vector<KVCache> LanguageModel::new_caches() const {
-  std::vector<KVCache> caches;
+std::vector<AttentionCache> LanguageModel::new_caches() const {
+  std::vector<AttentionCache> caches;
   for (const auto& block : blocks) caches.push_back(block->attn.new_cache());
   return caches;
 }
 
-std::vector<float> LanguageModel::step(int32_t token, std::vector<KVCache>& caches) const {
+std::vector<float> LanguageModel::step(int32_t token, std::vector<AttentionCache>& caches) const {
   NoGradGuard no_grad;
   const int64_t pos = caches.at(0).length;
   Tensor x = add(wte.forward(Ids{{1, 1}, {token}}), slice(wpe.weight, 0, pos, 1));

@@ -17,7 +17,7 @@ class TransformerBlock : public Module {
   // Dropout on both residual branches when `dropout_rng` is given (training).
   Tensor forward(const Tensor& x, Rng* dropout_rng = nullptr,
                  const std::vector<int32_t>& key_lengths = {}) const;
-  Tensor step(const Tensor& x, KVCache& cache) const;  // one token, generation
+  Tensor step(const Tensor& x, AttentionCache& cache) const;  // one token, generation
 
   LayerNorm ln_1;
   AttentionLayer attn;
@@ -37,9 +37,11 @@ class LanguageModel : public Module {
   Tensor forward(const Ids& ids);
   // Mean cross-entropy of the next-token targets (ignore index -1).
   Tensor loss(const Ids& ids, const Ids& targets);
-  // Generation: logits [V] of the next token after feeding `token` at position caches' length.
-  std::vector<float> step(int32_t token, std::vector<KVCache>& caches) const;
-  std::vector<KVCache> new_caches() const;
+  // Generation: logits [V] of the next token after feeding `token` at position caches' length
+  // (softmax: KV cache; linear: the RNN state). Other variants recompute (supports_step()).
+  bool supports_step() const { return blocks.front()->attn.supports_step(); }
+  std::vector<float> step(int32_t token, std::vector<AttentionCache>& caches) const;
+  std::vector<AttentionCache> new_caches() const;
 
   const ModelConfig& config() const { return config_; }
   ParameterArena& arena() { return *arena_; }

@@ -1,0 +1,108 @@
+// SYNTHETIC attention: P = softmax(mask(logits)) row-wise, out = P V.
+//   forward   P (saved: T x T per head is inherent to the Synthesizer), out = P V
+//   backward  dV = P^T dO,   dP = dO V^T,   dlogits = P * (dP - rowsum(dP * P))
+// With logits shared by the batch ([1, H, T, T]) dlogits sums over the batch, as a shared
+// parameter's gradient must. Causal masking sets logits above the diagonal to -inf (P = 0
+// there), so masked entries get no gradient.
+#include "attention/synthetic_attention.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/check.h"
+#include "engine/gemm.h"
+#include "engine/simd_math.h"
+#include "engine/tape.h"
+
+namespace attn {
+namespace {
+
+GemmShape batched(int64_t batch, int64_t M, int64_t N, int64_t K, bool ta, bool tb,
+                  bool accumulate) {
+  GemmShape s;
+  s.batch = batch, s.M = M, s.N = N, s.K = K, s.trans_a = ta, s.trans_b = tb;
+  s.accumulate = accumulate;
+  return s;
+}
+
+// node.saved[0] = P [B, H, T, T]; node.i[0] = 1 when the logits are shared by the batch.
+void synthetic_backward(Node& node) {
+  const Tensor& P = node.saved[0];
+  const Tensor& v = node.in[1];
+  const int64_t B = v.size(0), H = v.size(1), T = v.size(2), D = v.size(3);
+  const float* dO = node.grad_out();
+  const float* p = P.data();
+  if (node.needs_grad(1))  // dV = P^T dO
+    gemm(batched(B * H, T, D, T, true, false, true), p, dO, node.grad_in(1));
+  if (!node.needs_grad(0)) return;
+  Tensor dP = Tensor::empty(P.shape());  // dP = dO V^T, then dlogits in place
+  gemm(batched(B * H, T, T, D, false, true, false), dO, v.data(), dP.data());
+  float* dp = dP.data();
+  const int64_t rows = B * H * T;
+#pragma omp parallel for if (rows * T > (1 << 15))
+  for (int64_t r = 0; r < rows; ++r) {
+    float* d = dp + r * T;
+    const float* pr = p + r * T;
+    float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+    for (int64_t j = 0; j < T; ++j) dot += d[j] * pr[j];
+#pragma omp simd
+    for (int64_t j = 0; j < T; ++j) d[j] = pr[j] * (d[j] - dot);
+  }
+  float* dl = node.grad_in(0);
+  const int64_t per_batch = H * T * T;
+  if (node.i[0]) {  // shared logits: sum over the batch
+    for (int64_t b = 0; b < B; ++b)
+#pragma omp parallel for simd if (per_batch > (1 << 15))
+      for (int64_t i = 0; i < per_batch; ++i) dl[i] += dp[b * per_batch + i];
+  } else {
+#pragma omp parallel for simd if (B * per_batch > (1 << 15))
+    for (int64_t i = 0; i < B * per_batch; ++i) dl[i] += dp[i];
+  }
+}
+
+}  // namespace
+
+Tensor synthetic_attention(const Tensor& logits, const Tensor& v, bool causal) {
+  const char* op = "synthetic_attention";
+  check_defined(op, logits), check_defined(op, v);
+  if (v.dim() != 4) arg_error(op, "v must be [B, H, T, D], got " + to_string(v.shape()));
+  const int64_t B = v.size(0), H = v.size(1), T = v.size(2), D = v.size(3);
+  if (T == 0 || D == 0) arg_error(op, "v must not be empty, got " + to_string(v.shape()));
+  if (logits.dim() != 4 || (logits.size(0) != B && logits.size(0) != 1) ||
+      logits.size(1) != H || logits.size(2) != T || logits.size(3) != T)
+    shape_error(op, logits.shape(), v.shape(),
+                "do not match: logits must be [B or 1, H, T, T] for v [B, H, T, D]");
+  const bool shared = logits.size(0) == 1 && B > 1;
+  Tensor P = Tensor::empty({B, H, T, T});
+  const float* l = logits.data();
+  float* p = P.data();
+  const int64_t per_batch = H * T * T;
+#pragma omp parallel for if (B * per_batch > (1 << 15))
+  for (int64_t r = 0; r < B * H * T; ++r) {
+    const int64_t i = r % T;  // query position
+    const float* src = l + (shared ? (r * T) % per_batch : r * T);
+    float* dst = p + r * T;
+    const int64_t seen = causal ? i + 1 : T;
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < seen; ++j) mx = std::max(mx, src[j]);
+    float total = 0.0f;
+#pragma omp simd reduction(+ : total)
+    for (int64_t j = 0; j < seen; ++j) {
+      dst[j] = fast_exp(src[j] - mx);
+      total += dst[j];
+    }
+    const float inv = 1.0f / total;
+    for (int64_t j = 0; j < seen; ++j) dst[j] *= inv;
+    std::fill(dst + seen, dst + T, 0.0f);
+  }
+  Tensor out = Tensor::empty(v.shape());
+  gemm(batched(B * H, T, D, T, false, false, false), p, v.data(), out.data());
+  if (Node* node = record(Op::ATTENTION_SYNTHETIC, synthetic_backward, out, {logits, v})) {
+    node->saved = {P};
+    node->i[0] = shared;
+  }
+  return out;
+}
+
+}  // namespace attn
