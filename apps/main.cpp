@@ -4,6 +4,7 @@
 #include <exception>
 #include <string>
 
+#include "apps/op_inspect.h"
 #include "apps/sample.h"
 #include "apps/train_lm.h"
 #include "nn/attention_layer.h"
@@ -82,6 +83,15 @@ int main(int argc, char** argv) {
   e->add_option("--data", eval_data, "UTF-8 text file")->required();
   e->add_option("--batch", eval_batch, "windows per batch")->capture_default_str();
 
+  OpOptions op;
+  auto* o = app.add_subcommand("op", "Run one attention operator on .npy files, write output and gradients");
+  o->footer(op_help());
+  o->add_option("name", op.name, "softmax | linear | synthetic | mixture | linformer")->required();
+  o->add_option("--in", op.in_dir, "folder with the input .npy files and dout.npy")->required();
+  o->add_option("--out", op.out_dir, "folder for out.npy and the gradients")->required();
+  o->add_flag("--causal", op.causal, "causal mask");
+  o->add_option("--chunk", op.chunk, "linear attention chunk")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (app.got_subcommand("train")) {
@@ -90,6 +100,7 @@ int main(int argc, char** argv) {
     }
     if (app.got_subcommand("sample")) return run_sample(sample);
     if (app.got_subcommand("eval")) return run_eval(eval_ckpt, eval_data, eval_batch);
+    if (app.got_subcommand("op")) return run_op(op);
   } catch (const std::exception& ex) {
     std::fprintf(stderr, "attn: error: %s\n", ex.what());
     return 2;

@@ -1,0 +1,116 @@
+#include "apps/op_inspect.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <stdexcept>
+#include <vector>
+
+#include "attention/linear_attention.h"
+#include "attention/softmax_attention.h"
+#include "attention/synthetic_attention.h"
+#include "engine/npy.h"
+#include "engine/tape.h"
+
+namespace attn {
+namespace {
+
+struct OpSpec {
+  std::vector<std::string> inputs;  // files read from --in (each <name>.npy); all get gradients
+  std::function<Tensor(std::map<std::string, Tensor>&, const OpOptions&)> run;
+};
+
+// K' = P K along the sequence for P [Kp, T] (shared) or [H, Kp, T] (per head); keys [B,H,T,D].
+Tensor project_sequence(const Tensor& P, const Tensor& keys) {
+  const int64_t B = keys.size(0), H = keys.size(1), T = keys.size(2), D = keys.size(3);
+  if (P.size(-1) != T)
+    throw std::invalid_argument("linformer: projection " + to_string(P.shape()) +
+                                " must have T = " + std::to_string(T) + " columns");
+  if (P.dim() == 2) {
+    Tensor out = matmul(P, reshape(permute(keys, {2, 0, 1, 3}), {T, B * H * D}));
+    return permute(reshape(out, {P.size(0), B, H, D}), {1, 2, 0, 3});
+  }
+  Tensor out = matmul(P, reshape(permute(keys, {1, 2, 0, 3}), {H, T, B * D}));
+  return permute(reshape(out, {H, P.size(1), B, D}), {2, 0, 1, 3});
+}
+
+const std::map<std::string, OpSpec>& operators() {
+  static const std::map<std::string, OpSpec> ops = {
+      {"softmax",
+       {{"q", "k", "v"},
+        [](auto& t, const OpOptions& o) {
+          SoftmaxAttentionOptions s;
+          s.causal = o.causal;
+          return softmax_attention(t["q"], t["k"], t["v"], s);
+        }}},
+      {"linear",
+       {{"q", "k", "v"},
+        [](auto& t, const OpOptions& o) {
+          LinearAttentionOptions l;
+          l.causal = o.causal;
+          l.chunk = o.chunk;
+          return linear_attention(t["q"], t["k"], t["v"], l);
+        }}},
+      {"synthetic",
+       {{"logits", "v"},
+        [](auto& t, const OpOptions& o) { return synthetic_attention(t["logits"], t["v"], o.causal); }}},
+      {"mixture",
+       {{"q", "k", "v", "s", "alpha"},
+        [](auto& t, const OpOptions& o) {
+          // logits = (1 - a) q k^T / sqrt(D) + a s,  a = sigmoid(alpha)
+          const float inv = 1.0f / std::sqrt(static_cast<float>(t["q"].size(-1)));
+          Tensor a = sigmoid(t["alpha"]);
+          Tensor dot = scale(matmul(t["q"], t["k"], false, true), inv);
+          Tensor logits = add(mul(dot, sub(Tensor::scalar(1.0f), a)), mul(t["s"], a));
+          return synthetic_attention(logits, t["v"], o.causal);
+        }}},
+      {"linformer",
+       {{"q", "k", "v", "e", "f"},
+        [](auto& t, const OpOptions& o) {
+          if (o.causal) throw std::invalid_argument("linformer cannot be causal");
+          return softmax_attention(t["q"], project_sequence(t["e"], t["k"]),
+                                   project_sequence(t["f"], t["v"]));
+        }}},
+  };
+  return ops;
+}
+
+}  // namespace
+
+std::string op_help() {
+  return "Operators and their files (in --in: <name>.npy float32, plus dout.npy, the upstream\n"
+         "gradient, shaped like the output; written to --out: out.npy and d<name>.npy):\n"
+         "  softmax    q k v [B,H,T,D]                     (--causal)\n"
+         "  linear     q k v [B,H,T,D] (v may be [B,H,T,M]) (--causal, --chunk)\n"
+         "  synthetic  logits [B or 1,H,T,T], v [B,H,T,D]  (--causal)\n"
+         "  mixture    q k v [B,H,T,D], s [B or 1,H,T,T], alpha [1] (a = sigmoid(alpha))\n"
+         "  linformer  q k v [B,H,T,D], e f [Kp,T] or [H,Kp,T]";
+}
+
+int run_op(const OpOptions& o) {
+  const auto& ops = operators();
+  auto it = ops.find(o.name);
+  if (it == ops.end()) throw std::invalid_argument("unknown operator '" + o.name + "'\n" + op_help());
+  std::map<std::string, Tensor> tensors;
+  for (const auto& name : it->second.inputs)
+    tensors[name] = load_npy(o.in_dir + "/" + name + ".npy").requires_grad_();
+  const Tensor d_out = load_npy(o.in_dir + "/dout.npy");
+  Tensor out = it->second.run(tensors, o);
+  if (d_out.shape() != out.shape())
+    throw std::invalid_argument("dout.npy has shape " + to_string(d_out.shape()) +
+                                " but the output is " + to_string(out.shape()));
+  backward(out, d_out);
+  std::filesystem::create_directories(o.out_dir);
+  save_npy(o.out_dir + "/out.npy", out);
+  std::printf("wrote %s/out.npy %s\n", o.out_dir.c_str(), to_string(out.shape()).c_str());
+  for (auto& [name, t] : tensors) {
+    const Tensor g = t.has_grad() ? t.grad() : Tensor::zeros(t.shape());
+    save_npy(o.out_dir + "/d" + name + ".npy", g);
+    std::printf("wrote %s/d%s.npy %s\n", o.out_dir.c_str(), name.c_str(), to_string(g.shape()).c_str());
+  }
+  return 0;
+}
+
+}  // namespace attn
