@@ -2,15 +2,20 @@
 // warm-up) and the allocator's high-water mark above the inputs, one JSON line per
 // configuration. Sweeps T unless --T is given.
 //   bench_attention --variant softmax --causal 1 --B 1 --H 4 --D 64 --Tmin 256 --Tmax 16384
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <functional>
 #include <nlohmann/json.hpp>
 
 #include "attention/composed.h"
+#include "attention/linear_attention.h"
 #include "attention/softmax_attention.h"
+#include "attention/synthetic_attention.h"
 #include "engine/allocator.h"
 #include "engine/parallel.h"
 #include "engine/tape.h"
@@ -18,6 +23,14 @@
 using namespace attn;
 
 namespace {
+
+// The process's peak resident memory so far (kernel scratch included); run one configuration
+// per process (bench/attention_sweep.sh does) for a per-configuration figure.
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;
+}
 
 double median_ms(const std::function<void()>& fn, int repeats) {
   fn();  // warm-up
@@ -31,19 +44,55 @@ double median_ms(const std::function<void()>& fn, int repeats) {
   return ms[ms.size() / 2];
 }
 
-using Variant = std::function<Tensor(const Tensor&, const Tensor&, const Tensor&, bool)>;
+// A variant: its extra inputs (made once per T, requiring gradients) and its forward.
+struct Variant {
+  std::function<std::vector<Tensor>(int64_t B, int64_t H, int64_t T, Rng&)> extra;
+  std::function<Tensor(const Tensor&, const Tensor&, const Tensor&, const std::vector<Tensor>&, bool)> run;
+};
 
-Variant variant_by_name(const std::string& name) {
+std::vector<Tensor> none(int64_t, int64_t, int64_t, Rng&) { return {}; }
+
+// Linformer's sequence projection, as nn/attention_layer.cpp does it (shared by heads).
+Tensor project(const Tensor& P, const Tensor& x) {
+  const int64_t B = x.size(0), H = x.size(1), T = x.size(2), D = x.size(3);
+  Tensor out = matmul(P, reshape(permute(x, {2, 0, 1, 3}), {T, B * H * D}));
+  return permute(reshape(out, {P.size(0), B, H, D}), {1, 2, 0, 3});
+}
+
+Variant variant_by_name(const std::string& name, int64_t linformer_k) {
   if (name == "softmax")
-    return [](const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
-      SoftmaxAttentionOptions o;
-      o.causal = causal;
-      return softmax_attention(q, k, v, o);
-    };
+    return {none, [](auto& q, auto& k, auto& v, auto&, bool causal) {
+              SoftmaxAttentionOptions o;
+              o.causal = causal;
+              return softmax_attention(q, k, v, o);
+            }};
   if (name == "softmax-composed")
-    return [](const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
-      return softmax_attention_composed(q, k, v, causal);
-    };
+    return {none, [](auto& q, auto& k, auto& v, auto&, bool causal) {
+              return softmax_attention_composed(q, k, v, causal);
+            }};
+  if (name == "linear")
+    return {none, [](auto& q, auto& k, auto& v, auto&, bool causal) {
+              LinearAttentionOptions o;
+              o.causal = causal;
+              return linear_attention(q, k, v, o);
+            }};
+  if (name == "synth-random")  // a learned [1, H, T, T] logit matrix shared by the batch
+    return {[](int64_t, int64_t H, int64_t T, Rng& rng) {
+              return std::vector<Tensor>{Tensor::randn({1, H, T, T}, rng).requires_grad_()};
+            },
+            [](auto&, auto&, auto& v, auto& extra, bool causal) {
+              return synthetic_attention(extra[0], v, causal);
+            }};
+  if (name == "linformer")
+    return {[linformer_k](int64_t, int64_t, int64_t T, Rng& rng) {
+              const float std = 1.0f / std::sqrt(static_cast<float>(T));
+              return std::vector<Tensor>{Tensor::randn({linformer_k, T}, rng, std).requires_grad_(),
+                                         Tensor::randn({linformer_k, T}, rng, std).requires_grad_()};
+            },
+            [](auto& q, auto& k, auto& v, auto& extra, bool causal) {
+              if (causal) throw std::invalid_argument("linformer cannot be causal");
+              return softmax_attention(q, project(extra[0], k), project(extra[1], v));
+            }};
   throw std::invalid_argument("unknown variant '" + name + "'");
 }
 
@@ -53,6 +102,7 @@ int main(int argc, char** argv) {
   std::string name = "softmax";
   int64_t B = 1, H = 4, D = 64, T = 0, Tmin = 256, Tmax = 16384;
   int causal = 0, threads_opt = 0, repeats = 5;
+  int64_t linformer_k = 256;
   CLI::App app{"attention operator benchmark"};
   app.add_option("--variant", name);
   app.add_option("--causal", causal);
@@ -64,29 +114,33 @@ int main(int argc, char** argv) {
   app.add_option("--Tmax", Tmax);
   app.add_option("--repeats", repeats);
   app.add_option("--threads", threads_opt);
+  app.add_option("--linformer-k", linformer_k, "Linformer projected length");
   CLI11_PARSE(app, argc, argv);
   if (threads_opt > 0) set_threads(threads_opt);
-  const Variant f = variant_by_name(name);
+  const Variant f = variant_by_name(name, linformer_k);
   for (int64_t t = T ? T : Tmin; t <= (T ? T : Tmax); t *= 2) {
     Rng rng(1);
     Tensor q = Tensor::randn({B, H, t, D}, rng).requires_grad_();
     Tensor k = Tensor::randn({B, H, t, D}, rng).requires_grad_();
     Tensor v = Tensor::randn({B, H, t, D}, rng).requires_grad_();
     Tensor dout = Tensor::randn({B, H, t, D}, rng);
+    std::vector<Tensor> extra = f.extra(B, H, t, rng);
+    for (Tensor& e : extra) e.grad_data();
     // Gradient buffers exist before measuring, so peak counts only the operator's own memory.
     q.grad_data(), k.grad_data(), v.grad_data();
     double fwd = 0;
     {
       NoGradGuard no_grad;
-      fwd = median_ms([&] { f(q, k, v, causal); }, repeats);
+      fwd = median_ms([&] { f.run(q, k, v, extra, causal); }, repeats);
     }
     const size_t base = allocator_stats().bytes_in_use;
     reset_peak_bytes();
-    const double fwd_bwd = median_ms([&] { backward(f(q, k, v, causal), dout); }, repeats);
+    const double fwd_bwd = median_ms([&] { backward(f.run(q, k, v, extra, causal), dout); }, repeats);
     const double peak_mb = (allocator_stats().peak_bytes - base) / 1048576.0;
-    nlohmann::json j = {{"bench", "attention"}, {"variant", name}, {"B", B}, {"H", H}, {"T", t},
+    nlohmann::json j = {{"bench", "attention"}, {"engine", "attn"}, {"variant", name}, {"B", B}, {"H", H}, {"T", t},
                         {"D", D}, {"causal", causal != 0}, {"threads", threads()},
-                        {"fwd_ms", fwd}, {"fwd_bwd_ms", fwd_bwd}, {"peak_mb", peak_mb}};
+                        {"fwd_ms", fwd}, {"fwd_bwd_ms", fwd_bwd}, {"peak_mb", peak_mb},
+                        {"process_peak_rss_mb", peak_rss_mb()}};
     std::printf("%s\n", j.dump().c_str());
     std::fflush(stdout);
   }
