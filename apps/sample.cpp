@@ -6,6 +6,8 @@
 #include <numeric>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
 #include "apps/tokenizer.h"
 #include "engine/tape.h"
 #include "nn/checkpoint.h"
@@ -51,7 +53,7 @@ Tokenizer tokenizer_of(const Checkpoint& ckpt) {
 
 }  // namespace
 
-std::vector<int32_t> generate(const LanguageModel& model, const std::vector<int32_t>& prompt,
+std::vector<int32_t> generate(LanguageModel& model, const std::vector<int32_t>& prompt,
                               int64_t count, float temperature, int64_t top_k, Rng& rng) {
   if (prompt.empty()) throw std::invalid_argument("generate: the prompt is empty");
   const int64_t L = model.config().context;
@@ -62,7 +64,7 @@ std::vector<int32_t> generate(const LanguageModel& model, const std::vector<int3
     for (int64_t i = 0; i < count; ++i) {
       const int64_t n = std::min<int64_t>(static_cast<int64_t>(seq.size()), L);
       Ids window{{1, n}, std::vector<int32_t>(seq.end() - n, seq.end())};
-      Tensor all = const_cast<LanguageModel&>(model).forward(window);
+      Tensor all = model.forward(window);
       const int64_t V = all.size(-1);
       logits.assign(all.data() + (n - 1) * V, all.data() + n * V);
       seq.push_back(sample_token(logits, temperature, top_k, rng));
@@ -133,9 +135,9 @@ int run_eval(const std::string& checkpoint, const std::string& data, int64_t bat
     counted += B * T;
   }
   const double loss = total / counted;
-  std::printf("{\"checkpoint\": \"%s\", \"data\": \"%s\", \"tokens\": %lld, \"loss\": %.6f, "
-              "\"perplexity\": %.4f}\n", checkpoint.c_str(), data.c_str(),
-              static_cast<long long>(counted), loss, std::exp(loss));
+  const nlohmann::json result = {{"checkpoint", checkpoint}, {"data", data}, {"tokens", counted},
+                                 {"loss", loss}, {"perplexity", std::exp(loss)}};
+  std::printf("%s\n", result.dump().c_str());
   return 0;
 }
 

@@ -18,7 +18,7 @@ struct SampleOptions {
 
 // Generates `count` ids after `prompt` (which must be non-empty); the cache is refilled with
 // the last half-context when it runs full.
-std::vector<int32_t> generate(const LanguageModel& model, const std::vector<int32_t>& prompt,
+std::vector<int32_t> generate(LanguageModel& model, const std::vector<int32_t>& prompt,
                               int64_t count, float temperature, int64_t top_k, Rng& rng);
 
 int run_sample(const SampleOptions& options);

@@ -41,7 +41,8 @@ struct KeyHash {
 
 struct Primitive {
   dnnl::matmul matmul;
-  memory a, b, c, bias;  // created once; each call only swaps in the data pointers
+  memory a, b, c, bias, scratch;  // created once; each call only swaps in the data pointers
+  std::unordered_map<int, memory> args;
   size_t scratch_bytes;
 };
 
@@ -81,15 +82,21 @@ Primitive build(const GemmShape& s, bool with_bias) {
   p.a = memory(a, cpu_engine(), DNNL_MEMORY_NONE);
   p.b = memory(b, cpu_engine(), DNNL_MEMORY_NONE);
   p.c = memory(c, cpu_engine(), DNNL_MEMORY_NONE);
-  if (with_bias) p.bias = memory(bias, cpu_engine(), DNNL_MEMORY_NONE);
+  p.args = {{DNNL_ARG_SRC, p.a}, {DNNL_ARG_WEIGHTS, p.b}, {DNNL_ARG_DST, p.c}};
+  if (with_bias) {
+    p.bias = memory(bias, cpu_engine(), DNNL_MEMORY_NONE);
+    p.args[DNNL_ARG_BIAS] = p.bias;
+  }
+  if (p.scratch_bytes > 0) {
+    p.scratch = memory(pd.scratchpad_desc(), cpu_engine(), DNNL_MEMORY_NONE);
+    p.args[DNNL_ARG_SCRATCHPAD] = p.scratch;
+  }
   return p;
 }
 
 struct ThreadState {
   std::unordered_map<Key, Primitive, KeyHash> primitives;
   std::vector<char> scratch;
-  memory scratch_memory;        // a view of `scratch`, rebuilt when it grows
-  const char* scratch_bound = nullptr;
   dnnl::stream stream{cpu_engine()};
 };
 
@@ -130,22 +137,9 @@ void gemm(const GemmShape& shape, const float* A, const float* B, float* C, cons
   p.a.set_data_handle(const_cast<float*>(A));
   p.b.set_data_handle(const_cast<float*>(B));
   p.c.set_data_handle(C);
-  std::unordered_map<int, memory> args = {
-      {DNNL_ARG_SRC, p.a}, {DNNL_ARG_WEIGHTS, p.b}, {DNNL_ARG_DST, p.c}};
-  if (bias) {
-    p.bias.set_data_handle(const_cast<float*>(bias));
-    args[DNNL_ARG_BIAS] = p.bias;
-  }
-  if (p.scratch_bytes > 0) {
-    if (!ts.scratch_memory || ts.scratch.size() < p.scratch_bytes || ts.scratch_bound != ts.scratch.data()) {
-      ts.scratch_memory = memory(memory::desc({static_cast<int64_t>(ts.scratch.size())},
-                                              memory::data_type::u8, memory::format_tag::a),
-                                 cpu_engine(), ts.scratch.data());
-      ts.scratch_bound = ts.scratch.data();
-    }
-    args[DNNL_ARG_SCRATCHPAD] = ts.scratch_memory;
-  }
-  p.matmul.execute(ts.stream, args);
+  if (bias) p.bias.set_data_handle(const_cast<float*>(bias));
+  if (p.scratch_bytes > 0) p.scratch.set_data_handle(ts.scratch.data());
+  p.matmul.execute(ts.stream, p.args);
 }
 
 void sgemm_direct(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The attention comparisons the issues ask for, attn and PyTorch eager alternating in one run
+# (same shapes, same threads), with the ratio of forward+backward medians:
+#   softmax T = 1024 and 4096, causal T = 4096 (B = 1, H = 4, D = 64);
+#   causal linear T = 4096 against PyTorch chunked (64) and cumulative-sum formulations.
+#   bench/attention_vs_pytorch.sh [build-dir]
+set -euo pipefail
+build=${1:-build}
+threads=${THREADS:-2}
+py=/usr/bin/python3
+if ! $py -c "import torch" 2>/dev/null; then
+  echo '{"bench": "attention_vs_pytorch", "pytorch": "absent: install with scripts/setup.sh --bench"}'
+  exit 0
+fi
+here=$(dirname "$0")
+compare() {  # attn-variant torch-variant T causal
+  local a t
+  a=$("$build/bench/bench_attention" --threads "$threads" --variant "$1" --T "$3" --causal "$4" --repeats 3)
+  t=$(OMP_NUM_THREADS=$threads $py "$here/attention_pytorch.py" --threads "$threads" --variant "$2" --T "$3" --causal "$4" --repeats 3)
+  echo "$a"
+  echo "$t"
+  $py -c '
+import json, sys
+a, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(json.dumps({"bench": "attention_vs_pytorch", "attn": a["variant"], "pytorch": t["variant"],
+                  "T": a["T"], "causal": a["causal"], "attn_fwd_bwd_ms": a["fwd_bwd_ms"],
+                  "pytorch_fwd_bwd_ms": t["fwd_bwd_ms"], "speedup": t["fwd_bwd_ms"] / a["fwd_bwd_ms"]}))' "$a" "$t"
+}
+compare softmax softmax 1024 0
+compare softmax softmax 4096 0
+compare softmax softmax 4096 1
+compare linear linear-causal-chunked 4096 1
+compare linear linear-causal-cumsum 4096 1
