@@ -34,7 +34,7 @@ namespace {
 // Tile sizes (query rows x key rows), chosen with bench/attention.cpp on AVX-512 and 2 cores:
 // larger key tiles amortise each small gemm's fixed cost; the S and P tiles stay in L2.
 constexpr int64_t kFwdTileQ = 128, kFwdTileK = 512;
-constexpr int64_t kBwdTileQ = 64, kBwdTileK = 512;
+constexpr int64_t kBwdTileQ = 128, kBwdTileK = 256;
 
 GemmShape tile_gemm(int64_t M, int64_t N, int64_t K, bool ta, bool tb, int64_t lda, int64_t ldb,
                     int64_t ldc, float alpha, bool accumulate) {

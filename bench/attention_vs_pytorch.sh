@@ -13,18 +13,26 @@ if ! $py -c "import torch" 2>/dev/null; then
   exit 0
 fi
 here=$(dirname "$0")
-compare() {  # attn-variant torch-variant T causal
-  local a t
-  a=$("$build/bench/bench_attention" --threads "$threads" --variant "$1" --T "$3" --causal "$4" --repeats 3)
-  t=$(OMP_NUM_THREADS=$threads $py "$here/attention_pytorch.py" --threads "$threads" --variant "$2" --T "$3" --causal "$4" --repeats 3)
-  echo "$a"
-  echo "$t"
+rounds=${ROUNDS:-3}
+compare() {  # attn-variant torch-variant T causal; ROUNDS alternations, medians compared
+  local a t all_a=() all_t=()
+  for ((r = 0; r < rounds; r++)); do
+    a=$("$build/bench/bench_attention" --threads "$threads" --variant "$1" --T "$3" --causal "$4" --repeats 3)
+    t=$(OMP_NUM_THREADS=$threads $py "$here/attention_pytorch.py" --threads "$threads" --variant "$2" --T "$3" --causal "$4" --repeats 3)
+    echo "$a"
+    echo "$t"
+    all_a+=("$a") all_t+=("$t")
+  done
   $py -c '
-import json, sys
-a, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(json.dumps({"bench": "attention_vs_pytorch", "attn": a["variant"], "pytorch": t["variant"],
-                  "T": a["T"], "causal": a["causal"], "attn_fwd_bwd_ms": a["fwd_bwd_ms"],
-                  "pytorch_fwd_bwd_ms": t["fwd_bwd_ms"], "speedup": t["fwd_bwd_ms"] / a["fwd_bwd_ms"]}))' "$a" "$t"
+import json, statistics, sys
+n = len(sys.argv) // 2
+a = [json.loads(x) for x in sys.argv[1:1 + n]]
+t = [json.loads(x) for x in sys.argv[1 + n:]]
+ma = statistics.median(x["fwd_bwd_ms"] for x in a)
+mt = statistics.median(x["fwd_bwd_ms"] for x in t)
+print(json.dumps({"bench": "attention_vs_pytorch", "attn": a[0]["variant"], "pytorch": t[0]["variant"],
+                  "T": a[0]["T"], "causal": a[0]["causal"], "rounds": n, "attn_fwd_bwd_ms": ma,
+                  "pytorch_fwd_bwd_ms": mt, "speedup": mt / ma}))' "${all_a[@]}" "${all_t[@]}"
 }
 compare softmax softmax 1024 0
 compare softmax softmax 4096 0
