@@ -12,7 +12,7 @@ namespace {
 double weighted_sum(const Tensor& out, const Tensor& r) {
   double total = 0.0;
   const float *o = out.data(), *w = r.data();
-  for (int64_t i = 0; i < out.numel(); ++i) total += static_cast<double>(o[i]) * w[i];
+  for (int64_t i = 0, n = out.numel(); i < n; ++i) total += static_cast<double>(o[i]) * w[i];
   return total;
 }
 

@@ -1,5 +1,7 @@
 #include "engine/tape.h"
 
+#include "engine/parallel.h"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -67,8 +69,14 @@ void backward(Tensor root, const Tensor& seed) {
                            "was computed on another thread)");
 
   float* g = root.grad_data();
-  const float* s = seed.defined() ? seed.data() : nullptr;
-  for (int64_t i = 0; i < root.numel(); ++i) g[i] += s ? s[i] : 1.0f;
+  const int64_t n = root.numel();
+  if (seed.defined()) {
+    const float* s = seed.data();
+#pragma omp parallel for simd if (n > kParallelMin)
+    for (int64_t i = 0; i < n; ++i) g[i] += s[i];
+  } else {
+    g[0] += 1.0f;  // a scalar root
+  }
 
   for (int64_t k = start; k >= 0; --k) {
     Node& node = t.nodes[k];

@@ -66,14 +66,14 @@ Tensor Tensor::from(const Shape& shape, const std::vector<float>& values) {
 Tensor Tensor::randn(const Shape& shape, Rng& rng, float std) {
   Tensor t = empty(shape);
   float* p = t.data();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = std * rng.normal();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = std * rng.normal();
   return t;
 }
 
 Tensor Tensor::uniform(const Shape& shape, Rng& rng, float low, float high) {
   Tensor t = empty(shape);
   float* p = t.data();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = rng.uniform(low, high);
+  for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = rng.uniform(low, high);
   return t;
 }
 

@@ -15,6 +15,7 @@ namespace {
 // One row: writes e^(x - max) into y and returns the sum of the row.
 inline float exp_shifted_row(const float* x, float* y, int64_t n) {
   float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
   for (int64_t j = 0; j < n; ++j) mx = std::max(mx, x[j]);
   if (mx == -INFINITY) mx = 0.0f;  // a fully masked row stays finite (all zeros / -inf)
   float total = 0.0f;
@@ -74,6 +75,7 @@ Tensor softmax_like(Op op, const char* name, const Tensor& x, bool log_form) {
     const float total = exp_shifted_row(xr, yr, n);
     if (log_form) {
       float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
       for (int64_t j = 0; j < n; ++j) mx = std::max(mx, xr[j]);
       const float shift = mx + std::log(total);
       for (int64_t j = 0; j < n; ++j) yr[j] = xr[j] - shift;
