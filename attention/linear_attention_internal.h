@@ -28,8 +28,7 @@ inline void add_through_phi(float* dx, const float* d_phi, const float* x, const
 // C (+)= alpha op(A) op(B) for packed row-major matrices.
 inline void mm(float* C, const float* A, const float* B, int64_t M, int64_t N, int64_t K,
                bool ta, bool tb, bool accumulate, float alpha = 1.0f) {
-  GemmShape s;
-  s.M = M, s.N = N, s.K = K, s.trans_a = ta, s.trans_b = tb, s.accumulate = accumulate;
+  GemmShape s = packed_gemm(M, N, K, ta, tb, accumulate);
   s.alpha = alpha;
   gemm(s, A, B, C);
 }

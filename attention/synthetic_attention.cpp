@@ -17,14 +17,6 @@
 namespace attn {
 namespace {
 
-GemmShape batched(int64_t batch, int64_t M, int64_t N, int64_t K, bool ta, bool tb,
-                  bool accumulate) {
-  GemmShape s;
-  s.batch = batch, s.M = M, s.N = N, s.K = K, s.trans_a = ta, s.trans_b = tb;
-  s.accumulate = accumulate;
-  return s;
-}
-
 // node.saved[0] = P [B, H, T, T]; node.i[0] = 1 when the logits are shared by the batch.
 void synthetic_backward(Node& node) {
   const Tensor& P = node.saved[0];
@@ -33,10 +25,10 @@ void synthetic_backward(Node& node) {
   const float* dO = node.grad_out();
   const float* p = P.data();
   if (node.needs_grad(1))  // dV = P^T dO
-    gemm(batched(B * H, T, D, T, true, false, true), p, dO, node.grad_in(1));
+    gemm(packed_gemm(T, D, T, true, false, true, B * H), p, dO, node.grad_in(1));
   if (!node.needs_grad(0)) return;
   Tensor dP = Tensor::empty(P.shape());  // dP = dO V^T, then dlogits in place
-  gemm(batched(B * H, T, T, D, false, true, false), dO, v.data(), dP.data());
+  gemm(packed_gemm(T, T, D, false, true, false, B * H), dO, v.data(), dP.data());
   float* dp = dP.data();
   const int64_t rows = B * H * T;
 #pragma omp parallel for if (rows * T > (1 << 15))
@@ -97,7 +89,7 @@ Tensor synthetic_attention(const Tensor& logits, const Tensor& v, bool causal) {
     std::fill(dst + seen, dst + T, 0.0f);
   }
   Tensor out = Tensor::empty(v.shape());
-  gemm(batched(B * H, T, D, T, false, false, false), p, v.data(), out.data());
+  gemm(packed_gemm(T, D, T, false, false, false, B * H), p, v.data(), out.data());
   if (Node* node = record(Op::ATTENTION_SYNTHETIC, synthetic_backward, out, {logits, v})) {
     node->saved = {P};
     node->i[0] = shared;

@@ -22,6 +22,15 @@ struct GemmShape {
 };
 
 // `bias` (optional, N floats) is added to every row of C.
+// The common case: `batch` packed matrices, C (+)= op(A) op(B).
+inline GemmShape packed_gemm(int64_t M, int64_t N, int64_t K, bool trans_a, bool trans_b,
+                             bool accumulate, int64_t batch = 1) {
+  GemmShape s;
+  s.batch = batch, s.M = M, s.N = N, s.K = K, s.trans_a = trans_a, s.trans_b = trans_b;
+  s.accumulate = accumulate;
+  return s;
+}
+
 void gemm(const GemmShape& shape, const float* A, const float* B, float* C,
           const float* bias = nullptr);
 

@@ -12,12 +12,6 @@
 namespace attn {
 namespace {
 
-GemmShape shape_of(int64_t M, int64_t N, int64_t K, bool ta, bool tb, bool accumulate) {
-  GemmShape s;
-  s.M = M, s.N = N, s.K = K, s.trans_a = ta, s.trans_b = tb, s.accumulate = accumulate;
-  return s;
-}
-
 // db[j] += sum_r dy[r, j], walking blocks of columns row by row (vectorises over j).
 void add_column_sums(float* db, const float* dy, int64_t rows, int64_t N) {
   constexpr int64_t kBlock = 256;
@@ -39,9 +33,9 @@ void linear_backward(Node& node) {
   const int64_t rows = node.in[0].numel() / K;
   const float* dy = node.grad_out();
   if (node.needs_grad(0))
-    gemm(shape_of(rows, K, N, false, true, true), dy, node.in[1].data(), node.grad_in(0));
+    gemm(packed_gemm(rows, K, N, false, true, true), dy, node.in[1].data(), node.grad_in(0));
   if (node.needs_grad(1))
-    gemm(shape_of(K, N, rows, true, false, true), node.in[0].data(), dy, node.grad_in(1));
+    gemm(packed_gemm(K, N, rows, true, false, true), node.in[0].data(), dy, node.grad_in(1));
   if (node.in.size() > 2 && node.needs_grad(2)) add_column_sums(node.grad_in(2), dy, rows, N);
 }
 
@@ -59,7 +53,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   Shape out_shape = x.shape();
   out_shape.back() = N;
   Tensor out = Tensor::empty(out_shape);
-  gemm(shape_of(rows, N, K, false, false, false), x.data(), w.data(), out.data(),
+  gemm(packed_gemm(rows, N, K, false, false, false), x.data(), w.data(), out.data(),
        b.defined() ? b.data() : nullptr);
   std::vector<Tensor> inputs = {x, w};
   if (b.defined()) inputs.push_back(b);

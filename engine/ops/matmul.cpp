@@ -54,14 +54,6 @@ Plan plan_for(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   return p;
 }
 
-GemmShape gemm_shape(int64_t batch, int64_t M, int64_t N, int64_t K, bool ta, bool tb,
-                     bool accumulate) {
-  GemmShape s;
-  s.batch = batch, s.M = M, s.N = N, s.K = K, s.trans_a = ta, s.trans_b = tb;
-  s.accumulate = accumulate;
-  return s;
-}
-
 void matmul_backward(Node& node) {
   const bool ta = node.i[0], tb = node.i[1];
   const int64_t batch = node.i[2], M = node.i[3], N = node.i[4], K = node.i[5];
@@ -70,15 +62,15 @@ void matmul_backward(Node& node) {
   const float* b = node.in[1].data();
   if (node.needs_grad(0)) {
     float* da = node.grad_in(0);  // stored [M, K], or [K, M] if ta
-    if (!ta) gemm(gemm_shape(batch, M, K, N, false, !tb, true), dy, b, da);  // dY op(B)^T
-    else gemm(gemm_shape(batch, K, M, N, tb, true, true), b, dy, da);        // op(B) dY^T
+    if (!ta) gemm(packed_gemm(M, K, N, false, !tb, true, batch), dy, b, da);  // dY op(B)^T
+    else gemm(packed_gemm(K, M, N, tb, true, true, batch), b, dy, da);        // op(B) dY^T
   }
   if (node.needs_grad(1)) {
     float* db = node.grad_in(1);  // stored [K, N], or [N, K] if tb
     // A shared B sums its gradient over the batch: with the batch folded into M this is one
     // gemm over M rows (batch is 1 then).
-    if (!tb) gemm(gemm_shape(batch, K, N, M, !ta, false, true), a, dy, db);  // op(A)^T dY
-    else gemm(gemm_shape(batch, N, K, M, true, ta, true), dy, a, db);        // dY^T op(A)
+    if (!tb) gemm(packed_gemm(K, N, M, !ta, false, true, batch), a, dy, db);  // op(A)^T dY
+    else gemm(packed_gemm(N, K, M, true, ta, true, batch), dy, a, db);        // dY^T op(A)
   }
 }
 
@@ -90,7 +82,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   out_shape[out_shape.size() - 2] = trans_a ? a.size(-1) : a.size(-2);
   out_shape.back() = p.N;
   Tensor out = Tensor::empty(out_shape);
-  gemm(gemm_shape(p.batch, p.M, p.N, p.K, trans_a, trans_b, false), a.data(), b.data(),
+  gemm(packed_gemm(p.M, p.N, p.K, trans_a, trans_b, false, p.batch), a.data(), b.data(),
        out.data());
   if (Node* node = record(Op::MATMUL, matmul_backward, out, {a, b})) {
     node->i[0] = trans_a, node->i[1] = trans_b;
