@@ -21,8 +21,9 @@ expect_error() {
   else fail "$name (exit $code, stderr: $err)"; fi
 }
 
-tiny=(--layers 1 --heads 2 --width 16 --batch 4 --eval-iters 2 --log-interval 1 --quiet
-      --copy-max-len 5 --warmup 2 --threads 2)
+tiny_base=(--layers 1 --heads 2 --width 16 --batch 4 --eval-iters 2 --log-interval 1 --quiet
+           --copy-max-len 5 --warmup 2)
+tiny=("${tiny_base[@]}" --threads 2)
 
 # 1. Resume: losses after resuming equal those of an uninterrupted run, exactly.
 "$attn" train "${tiny[@]}" --steps 12 --out "$work/full" || fail "full run"
@@ -34,6 +35,22 @@ if diff <(losses "$work/full/metrics.jsonl") <(losses "$work/split/metrics.jsonl
 else
   fail "resume gives the uninterrupted losses"; diff <(losses "$work/full/metrics.jsonl") <(losses "$work/split/metrics.jsonl")
 fi
+
+# 1b. Determinism: the same seed and thread count give bit-identical losses and parameters;
+# another thread count gives the same losses within a tolerance (sums in another order).
+"$attn" train "${tiny[@]}" --steps 12 --out "$work/again" || fail "repeat run"
+# The checkpoints differ only in the run folder named in their metadata: compare the data's checksum.
+checksum() { python3 -c 'import json,struct,sys; f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]; print(json.loads(f.read(n))["__metadata__"]["attn.checksum"])' "$1"; }
+[[ "$(checksum "$work/full/checkpoint.safetensors")" == "$(checksum "$work/again/checkpoint.safetensors")" ]] \
+  && pass "same seed, same threads: bit-identical parameters" || fail "same seed, same threads: bit-identical parameters"
+diff <(losses "$work/full/metrics.jsonl") <(losses "$work/again/metrics.jsonl") >/dev/null \
+  && pass "same seed, same threads: identical losses" || fail "same seed, same threads: identical losses"
+"$attn" train "${tiny_base[@]}" --steps 12 --threads 1 --out "$work/one" || fail "1-thread run"
+python3 - "$work/full/metrics.jsonl" "$work/one/metrics.jsonl" <<'PY' && pass "1 vs 2 threads: losses within 1e-4" || fail "1 vs 2 threads: losses within 1e-4"
+import json, sys
+a, b = ([json.loads(l)["loss"] for l in open(p)] for p in sys.argv[1:])
+sys.exit(0 if len(a) == len(b) and max(abs(x - y) for x, y in zip(a, b)) < 1e-4 else 1)
+PY
 
 # 2. Ctrl-C saves a checkpoint and exits 130; the run then resumes to the end.
 "$attn" train "${tiny[@]}" --steps 100000 --out "$work/int" &
