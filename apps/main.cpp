@@ -55,6 +55,8 @@ void add_train(CLI::App& app, TrainOptions& o, bool& resume) {
   c->add_option("--out", o.out, "run folder: metrics.jsonl, config.json, checkpoint")->capture_default_str();
   c->add_flag("--resume", resume, "continue the run in --out from its checkpoint");
   c->add_flag("--quiet", o.quiet, "no progress output");
+  c->add_flag("--skip-nonfinite", o.skip_nonfinite,
+              "skip a step whose loss or gradient is NaN/inf instead of stopping");
 }
 
 }  // namespace

@@ -178,7 +178,7 @@ int train_language_model(TrainOptions o, bool resume) {
 
   const int64_t tokens_per_step = o.batch * o.model.context;
   auto t0 = std::chrono::steady_clock::now();
-  int64_t steps_this_run = 0;
+  int64_t steps_this_run = 0, skipped = 0;
   int exit_code = 0;
   while (state.step < o.steps) {
     const auto step_start = std::chrono::steady_clock::now();
@@ -186,16 +186,36 @@ int train_language_model(TrainOptions o, bool resume) {
     model.arena().zero_grad();
     Tensor loss = model.loss(b.inputs, b.targets);
     const float loss_value = loss.item();
-    if (!std::isfinite(loss_value)) {
+    double norm = 0.0;
+    if (std::isfinite(loss_value)) {
+      backward(loss);
+      norm = clip_grad_norm(model.arena(), o.grad_clip);
+    } else {
       clear_tape();
-      std::fprintf(stderr, "\nattn train: the loss became %f at step %lld; stopping. The last "
-                   "good checkpoint is kept in %s\n", loss_value,
-                   static_cast<long long>(state.step), o.out.c_str());
+    }
+    if (!std::isfinite(loss_value) || !std::isfinite(norm)) {
+      const char* what = std::isfinite(loss_value) ? "gradient norm" : "loss";
+      const double value = std::isfinite(loss_value) ? norm : loss_value;
+      if (o.skip_nonfinite) {  // drop this batch, keep the parameters as they were
+        ++skipped;
+        if (!o.quiet)
+          std::fprintf(stderr, "\nattn train: the %s is %f at step %lld; step skipped\n", what,
+                       value, static_cast<long long>(state.step + 1));
+        if (skipped > std::max<int64_t>(10, o.steps / 10))
+          throw std::runtime_error("more than " + std::to_string(skipped - 1) +
+                                   " non-finite steps skipped; stopping");
+        continue;
+      }
+      const bool have_checkpoint = fs::exists(checkpoint_path(o.out));
+      std::fprintf(stderr, "\nattn train: the %s became %f at step %lld; stopping (use "
+                   "--skip-nonfinite to skip such steps). %s %s\n", what, value,
+                   static_cast<long long>(state.step + 1),
+                   have_checkpoint ? "The last checkpoint is kept untouched in" :
+                                     "No checkpoint had been written yet in",
+                   o.out.c_str());
       exit_code = 3;
       break;
     }
-    backward(loss);
-    const double norm = clip_grad_norm(model.arena(), o.grad_clip);
     const float lr = learning_rate(state.step, o.warmup, o.steps, o.lr, o.min_lr);
     optimizer.step(lr);
     ++state.step, ++steps_this_run;

@@ -31,6 +31,7 @@ struct TrainOptions {
   int64_t stop_after = 0;  // stop (with a checkpoint) after this many steps, as if interrupted
   std::string out = "runs/default";
   bool quiet = false;
+  bool skip_nonfinite = false;  // skip a step whose loss or gradient is not finite, instead of stopping
 };
 
 void to_json(nlohmann::json& j, const TrainOptions& o);

@@ -89,6 +89,12 @@ expect_error "non-numeric option" "Could not convert: --steps = ten" train --ste
 expect_error "resume without a checkpoint" "cannot open the checkpoint" train --resume --out "$work/nothing"
 expect_error "sample from a copy-task model" "synthetic task" sample --checkpoint "$work/full/checkpoint.safetensors"
 
+# 4b. A diverging run stops with a clear message and exit code 3; --skip-nonfinite skips instead.
+expect_error "diverging loss stops the run" "became" train "${tiny[@]}" --steps 20 --lr 1e30 --out "$work/nan"
+out=$("$attn" train --layers 1 --heads 2 --width 16 --batch 4 --eval-iters 2 --copy-max-len 5 \
+  --warmup 2 --steps 20 --lr 1e30 --skip-nonfinite --out "$work/nan2" 2>&1)
+[[ "$out" == *"step skipped"* ]] && pass "--skip-nonfinite skips non-finite steps" || fail "--skip-nonfinite skips non-finite steps ($out)"
+
 # 5. A damaged checkpoint is refused, and a good one is never overwritten by a failing command.
 cp "$work/text/checkpoint.safetensors" "$work/good.bak"
 expect_error "new run into a folder with a checkpoint" "already holds a checkpoint" train --data "$work/text.txt" --context 16 --out "$work/text"
