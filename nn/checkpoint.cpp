@@ -1,5 +1,6 @@
 #include "nn/checkpoint.h"
 
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
@@ -96,6 +97,13 @@ void load_parameters(const Checkpoint& ckpt, ParameterArena& arena) {
     bool known = false;
     for (const auto& p : params) known |= p.name == t.name;
     if (!known) fail(ckpt.path, "holds '" + t.name + "', which the model does not have");
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    const StoredTensor* t = ckpt.file.find(params[i].name);
+    for (size_t j = 0; j < t->values.size(); ++j)
+      if (!std::isfinite(t->values[j]))
+        fail(ckpt.path, "parameter '" + params[i].name + "' holds a non-finite value (" +
+                            std::to_string(t->values[j]) + ") at element " + std::to_string(j));
   }
   for (size_t i = 0; i < params.size(); ++i) {
     const StoredTensor* t = ckpt.file.find(params[i].name);

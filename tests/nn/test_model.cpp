@@ -172,6 +172,18 @@ TEST_CASE("loading a checkpoint of another model config fails clearly") {
   CHECK_THROWS_WITH(load_parameters(ck, c.arena()), doctest::Contains("'blocks.2.ln_1.weight' is missing"));
 }
 
+TEST_CASE("a checkpoint with NaN in its weights is refused, naming the tensor") {
+  LanguageModel a(tiny_config(), 1);
+  Tensor p = a.arena().parameters()[3].value;
+  p.data()[2] = NAN;
+  const std::string path = temp_path("nan.safetensors");
+  save_checkpoint(path, a.config(), a.arena(), nullptr, {}, nlohmann::json::object());
+  LanguageModel b(tiny_config(), 1);
+  CHECK_THROWS_WITH(load_parameters(read_checkpoint(path), b.arena()),
+                    doctest::Contains(("parameter '" + a.arena().parameters()[3].name +
+                                       "' holds a non-finite value").c_str()));
+}
+
 TEST_CASE("damaged or foreign checkpoint files give one clear message") {
   LanguageModel a(tiny_config(), 1);
   const std::string good = temp_path("good.safetensors");
