@@ -51,6 +51,8 @@ void add_train(CLI::App& app, TrainOptions& o, bool& resume) {
   c->add_option("--eval-iters", o.eval_iters, "validation batches per evaluation")->capture_default_str();
   c->add_option("--log-interval", o.log_interval, "steps between metric lines")->capture_default_str();
   c->add_option("--ckpt-interval", o.ckpt_interval, "steps between checkpoints")->capture_default_str();
+  c->add_option("--keep-checkpoints", o.keep_checkpoints,
+                 "besides the latest, keep numbered copies of the last N checkpoints")->capture_default_str();
   c->add_option("--stop-after", o.stop_after, "stop after N steps with a checkpoint, as if interrupted");
   c->add_option("--out", o.out, "run folder: metrics.jsonl, config.json, checkpoint")->capture_default_str();
   c->add_flag("--resume", resume, "continue the run in --out from its checkpoint");

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -23,7 +24,7 @@ namespace fs = std::filesystem;
   X(task) X(data) X(val) X(tokenizer) X(val_fraction) X(copy_symbols) X(copy_min_len)           \
   X(copy_max_len) X(model) X(batch) X(steps) X(warmup) X(lr) X(min_lr) X(weight_decay)          \
   X(beta1) X(beta2) X(grad_clip) X(seed) X(threads) X(eval_interval) X(eval_iters)              \
-  X(log_interval) X(ckpt_interval) X(stop_after) X(out)
+  X(log_interval) X(ckpt_interval) X(stop_after) X(out) X(keep_checkpoints)
 
 void to_json(nlohmann::json& j, const TrainOptions& o) {
 #define X(f) j[#f] = o.f;
@@ -45,6 +46,25 @@ void on_sigint(int) { interrupted = true; }
 
 std::string checkpoint_path(const std::string& out) { return out + "/checkpoint.safetensors"; }
 
+// Besides the latest checkpoint, keeps numbered copies of the last `keep` saves.
+void keep_numbered_copies(const std::string& out, int64_t step, int64_t keep) {
+  if (keep <= 0) return;
+  char name[64];
+  std::snprintf(name, sizeof name, "/checkpoint-%08lld.safetensors", static_cast<long long>(step));
+  const std::string numbered = out + name, tmp = numbered + ".tmp";
+  fs::copy_file(checkpoint_path(out), tmp, fs::copy_options::overwrite_existing);
+  fs::rename(tmp, numbered);
+  std::vector<std::string> copies;
+  for (const auto& entry : fs::directory_iterator(out)) {
+    const std::string file = entry.path().filename().string();
+    if (file.rfind("checkpoint-", 0) == 0 && file.size() > 12 &&
+        file.substr(file.size() - 12) == ".safetensors")
+      copies.push_back(entry.path().string());
+  }
+  std::sort(copies.begin(), copies.end());  // zero-padded steps sort in time order
+  for (size_t i = 0; i + static_cast<size_t>(keep) < copies.size(); ++i) fs::remove(copies[i]);
+}
+
 // Everything that can be checked before training starts, so a bad option never costs a run
 // (or a checkpoint).
 void validate(const TrainOptions& o) {
@@ -61,6 +81,7 @@ void validate(const TrainOptions& o) {
   need(o.weight_decay >= 0, "--weight-decay must be >= 0");
   need(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, "betas must be in [0, 1)");
   need(o.grad_clip >= 0, "--grad-clip must be >= 0 (0 disables it)");
+  need(o.keep_checkpoints >= 0, "--keep-checkpoints must be >= 0");
   need(o.eval_interval > 0 && o.eval_iters > 0 && o.log_interval > 0 && o.ckpt_interval > 0,
        "intervals and --eval-iters must be positive");
   o.model.validate();
@@ -165,6 +186,7 @@ int train_language_model(TrainOptions o, bool resume) {
     state.data_rng = data_rng.state();
     state.dropout_rng = model.dropout_rng().state();
     save_checkpoint(checkpoint_path(o.out), o.model, model.arena(), &optimizer, state, extra);
+    keep_numbered_copies(o.out, state.step, o.keep_checkpoints);
   };
 
   std::ofstream metrics(o.out + "/metrics.jsonl", resume ? std::ios::app : std::ios::trunc);

@@ -29,6 +29,7 @@ struct TrainOptions {
   int threads = 0;  // 0: OpenMP's default
   int64_t eval_interval = 250, eval_iters = 20, log_interval = 10, ckpt_interval = 500;
   int64_t stop_after = 0;  // stop (with a checkpoint) after this many steps, as if interrupted
+  int64_t keep_checkpoints = 0;  // also keep checkpoint-<step>.safetensors of the last N saves
   std::string out = "runs/default";
   bool quiet = false;
   bool skip_nonfinite = false;  // skip a step whose loss or gradient is not finite, instead of stopping

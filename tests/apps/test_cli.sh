@@ -52,6 +52,27 @@ a, b = ([json.loads(l)["loss"] for l in open(p)] for p in sys.argv[1:])
 sys.exit(0 if len(a) == len(b) and max(abs(x - y) for x, y in zip(a, b)) < 1e-4 else 1)
 PY
 
+# 1c. Keep the last N checkpoints.
+"$attn" train "${tiny[@]}" --steps 12 --ckpt-interval 2 --keep-checkpoints 3 --out "$work/keep" || fail "keep run"
+kept=$(cd "$work/keep" && ls checkpoint-*.safetensors | tr '\n' ' ')
+[[ "$kept" == "checkpoint-00000008.safetensors checkpoint-00000010.safetensors checkpoint-00000012.safetensors " ]] \
+  && pass "--keep-checkpoints keeps the last N" || fail "--keep-checkpoints keeps the last N ($kept)"
+
+# 1d. SIGKILL at random moments (also mid-write) always leaves a loadable checkpoint.
+python3 -c "print('to be or not to be, that is the question. ' * 60)" > "$work/kill.txt"
+"$attn" train --data "$work/kill.txt" --context 16 "${tiny[@]}" --steps 2 --out "$work/kill" || fail "kill seed run"
+killed_ok=1
+for delay in 0.05 0.13 0.21 0.34 0.47; do
+  "$attn" train --resume --out "$work/kill" --quiet --threads 2 --ckpt-interval 1 --stop-after 100000 &
+  pid=$!
+  sleep $delay
+  kill -9 $pid 2>/dev/null
+  wait $pid 2>/dev/null
+  "$attn" eval --checkpoint "$work/kill/checkpoint.safetensors" --data "$work/kill.txt" >/dev/null || killed_ok=0
+done
+((killed_ok)) && pass "SIGKILL during training and checkpoint writes leaves a loadable checkpoint" \
+  || fail "SIGKILL during training and checkpoint writes leaves a loadable checkpoint"
+
 # 2. Ctrl-C saves a checkpoint and exits 130; the run then resumes to the end.
 "$attn" train "${tiny[@]}" --steps 100000 --out "$work/int" &
 pid=$!
