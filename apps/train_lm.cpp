@@ -169,6 +169,16 @@ int train_language_model(TrainOptions o, bool resume) {
 
   LanguageModel model(o.model, o.seed);
   AdamW optimizer(model.arena(), {o.beta1, o.beta2, 1e-8f, o.weight_decay});
+  {  // a checkpoint holds parameters and two AdamW moments; refuse to start without room
+    const uintmax_t need = static_cast<uintmax_t>(model.arena().size()) * sizeof(float) * 3 *
+                           (2 + static_cast<uintmax_t>(o.keep_checkpoints)) + (1u << 20);
+    std::error_code ec;
+    const auto space = fs::space(o.out, ec);
+    if (!ec && space.available < need)
+      throw std::runtime_error(o.out + ": only " + std::to_string(space.available >> 20) +
+                               " MiB free, checkpoints need about " + std::to_string(need >> 20) +
+                               " MiB");
+  }
   Rng data_rng(o.seed + 100);
   TrainState state;
   if (ckpt) {

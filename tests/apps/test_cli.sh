@@ -126,5 +126,16 @@ expect_error "truncated checkpoint" "truncated" sample --checkpoint "$work/trunc
 echo "not a checkpoint at all" > "$work/foreign.safetensors"
 expect_error "foreign file as checkpoint" "exceeds the 100 MiB limit" sample --checkpoint "$work/foreign.safetensors"
 
+# 6. A run folder without room for checkpoints is refused before training (needs a small
+# tmpfs; skipped where mounting is not allowed).
+mkdir -p "$work/tiny_fs"
+if mount -t tmpfs -o size=1m tmpfs "$work/tiny_fs" 2>/dev/null; then
+  expect_error "full disk refused before training" "MiB free, checkpoints need about" \
+    train --layers 4 --width 256 --heads 4 --steps 2 --out "$work/tiny_fs/run"
+  umount "$work/tiny_fs"
+else
+  echo "skip full-disk check (cannot mount a tmpfs here)"
+fi
+
 echo "$failures failed"
 [[ $failures -eq 0 ]]
