@@ -99,6 +99,7 @@ void softmax_attention_forward(float* out, float* lse, const float* q, const flo
                 visible_keys(i0 + r, key_len, options.causal) - j0, 0, cols);
             for (int64_t c = seen; c < cols; ++c) s[c] = -INFINITY;  // masked keys
             float mx = m[r];
+#pragma omp simd reduction(max : mx)
             for (int64_t c = 0; c < seen; ++c) mx = std::max(mx, s[c]);
             const float correction = m[r] == -INFINITY ? 0.0f : fast_exp(m[r] - mx);
             const float shift = mx == -INFINITY ? 0.0f : mx;  // no key seen yet: P = 0
