@@ -87,6 +87,17 @@ void validate(const TrainOptions& o) {
   o.model.validate();
 }
 
+// The name of the first parameter whose gradient holds a NaN or infinity.
+std::string first_nonfinite_gradient(ParameterArena& arena) {
+  const auto& params = arena.parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    const float* g = arena.grads() + arena.offset_of(i);
+    for (int64_t j = 0; j < params[i].value.numel(); ++j)
+      if (!std::isfinite(g[j])) return "'" + params[i].name + "'";
+  }
+  return "the model (norm overflow)";
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -226,13 +237,15 @@ int train_language_model(TrainOptions o, bool resume) {
       clear_tape();
     }
     if (!std::isfinite(loss_value) || !std::isfinite(norm)) {
-      const char* what = std::isfinite(loss_value) ? "gradient norm" : "loss";
+      const std::string what = std::isfinite(loss_value)
+                                    ? "gradient of " + first_nonfinite_gradient(model.arena())
+                                    : std::string("loss");
       const double value = std::isfinite(loss_value) ? norm : loss_value;
       if (o.skip_nonfinite) {  // drop this batch, keep the parameters as they were
         ++skipped;
         if (!o.quiet)
-          std::fprintf(stderr, "\nattn train: the %s is %f at step %lld; step skipped\n", what,
-                       value, static_cast<long long>(state.step + 1));
+          std::fprintf(stderr, "\nattn train: the %s is %f at step %lld; step skipped\n",
+                       what.c_str(), value, static_cast<long long>(state.step + 1));
         if (skipped > std::max<int64_t>(10, o.steps / 10))
           throw std::runtime_error("more than " + std::to_string(skipped - 1) +
                                    " non-finite steps skipped; stopping");
@@ -240,7 +253,7 @@ int train_language_model(TrainOptions o, bool resume) {
       }
       const bool have_checkpoint = fs::exists(checkpoint_path(o.out));
       std::fprintf(stderr, "\nattn train: the %s became %f at step %lld; stopping (use "
-                   "--skip-nonfinite to skip such steps). %s %s\n", what, value,
+                   "--skip-nonfinite to skip such steps). %s %s\n", what.c_str(), value,
                    static_cast<long long>(state.step + 1),
                    have_checkpoint ? "The last checkpoint is kept untouched in" :
                                      "No checkpoint had been written yet in",
