@@ -1,0 +1,40 @@
+// ListOps (Nangia and Bowman 2018; the Long Range Arena version, Tay et al. 2021): nested
+// MIN / MAX / MED / SM (sum mod 10) expressions over the digits 0-9; the label is the value.
+// A generator that follows LRA's rules (../shared/data/README.md, section 3a), a reader for
+// LRA's TSV files, and an evaluator that is independent of the generator (a token stack).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace attn::listops {
+
+// Token ids: 0 padding, 1..10 the digits 0..9, then the operators and the closing bracket.
+enum Token : int32_t { kPad = 0, kDigit0 = 1, kMin = 11, kMax = 12, kMed = 13, kSm = 14, kClose = 15 };
+constexpr int64_t kVocabSize = 16;
+
+struct Example {
+  std::vector<int32_t> tokens;  // parentheses removed, as LRA's input pipeline does
+  int32_t label;
+};
+
+struct GeneratorOptions {
+  int64_t max_depth = 10, max_args = 10;
+  int64_t min_length = 500, max_length = 2000;  // kept if min_length < length < max_length
+  uint64_t seed = 1;
+};
+
+// `count` distinct examples (duplicates dropped, as LRA's set does), labels from the tree.
+std::vector<Example> generate(int64_t count, const GeneratorOptions& options);
+
+// The value of a token sequence, computed with a stack (throws on a malformed sequence).
+int32_t evaluate(const std::vector<int32_t>& tokens);
+
+// LRA's TSV: header "Source<TAB>Target", one "<expression><TAB><label>" per line, CRLF
+// tolerated, parentheses stripped, "]" a token. Errors name the file and line.
+std::vector<Example> read_tsv(const std::string& path);
+
+// "[MAX 2 [MIN 9 4 ] ]" (the parenthesis-free form), for messages and debugging.
+std::string to_text(const std::vector<int32_t>& tokens);
+
+}  // namespace attn::listops
