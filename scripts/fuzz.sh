@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the readers of untrusted files with libFuzzer (clang, ASan + UBSan): the .npy reader,
-# the safetensors/checkpoint reader, and the UTF-8 char tokenizer. Starts from the seed corpora
+# the safetensors/checkpoint reader, the UTF-8 char tokenizer, the label,text CSV reader and
+# the ListOps TSV reader. Starts from the seed corpora
 # in tests/fuzz/corpus/<target>; crashing inputs are copied to tests/fuzz/regressions/<target>,
 # which the test suite replays (tests/fuzz/test_regressions.cpp).
 #   scripts/fuzz.sh [seconds per target, default 60]
@@ -17,7 +18,8 @@ fi
 out=build-fuzz
 mkdir -p "$out/obj"
 flags=(-std=c++20 -O1 -g -fopenmp -I. -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined)
-sources=(engine/*.cpp engine/ops/*.cpp attention/*.cpp nn/*.cpp apps/tokenizer.cpp tests/fuzz/targets.cpp)
+sources=(engine/*.cpp engine/ops/*.cpp attention/*.cpp nn/*.cpp apps/tokenizer.cpp apps/csv.cpp
+         apps/listops.cpp tests/fuzz/targets.cpp)
 objects=()
 for src in "${sources[@]}"; do
   obj="$out/obj/$(echo "$src" | tr / _).o"
@@ -30,9 +32,10 @@ for src in "${sources[@]}"; do
 done
 wait
 status=0
-for target in npy_reader checkpoint_reader utf8_tokenizer; do
+for target in npy_reader checkpoint_reader utf8_tokenizer csv_reader listops_tsv_reader; do
   case $target in
     npy_reader) name=npy ;; checkpoint_reader) name=safetensors ;; utf8_tokenizer) name=utf8 ;;
+    csv_reader) name=csv ;; listops_tsv_reader) name=tsv ;;
   esac
   bin="$out/fuzz_$name"
   clang++ "${flags[@]/fuzzer-no-link/fuzzer}" -DATTN_FUZZ_TARGET="$target" tests/fuzz/fuzz_main.cpp \

@@ -6,6 +6,8 @@
 #include <exception>
 #include <string>
 
+#include "apps/csv.h"
+#include "apps/listops.h"
 #include "apps/tokenizer.h"
 #include "engine/npy.h"
 #include "nn/checkpoint.h"
@@ -54,6 +56,30 @@ void utf8_tokenizer(const uint8_t* data, size_t size) {
     if (t.decode(ids) != text) __builtin_trap();  // char level must round-trip valid UTF-8
   } catch (const std::exception&) {
   }
+}
+
+void csv_reader(const uint8_t* data, size_t size) {
+  try {
+    const auto rows = parse_labeled_csv(std::string(reinterpret_cast<const char*>(data), size),
+                                        "fuzz.csv", 4);
+    for (const auto& r : rows)
+      if (r.label < 0 || r.label >= 4) __builtin_trap();
+  } catch (const std::exception&) {
+  }
+}
+
+void listops_tsv_reader(const uint8_t* data, size_t size) {
+  const std::string path = as_file(data, size, ".tsv");
+  try {
+    for (const auto& ex : listops::read_tsv(path)) {
+      try {
+        listops::evaluate(ex.tokens);
+      } catch (const std::exception&) {
+      }
+    }
+  } catch (const std::exception&) {
+  }
+  std::remove(path.c_str());
 }
 
 }  // namespace attn::fuzz

@@ -11,5 +11,7 @@ namespace attn::fuzz {
 void npy_reader(const uint8_t* data, size_t size);          // load_npy
 void checkpoint_reader(const uint8_t* data, size_t size);   // load_safetensors + read_checkpoint
 void utf8_tokenizer(const uint8_t* data, size_t size);      // decode_utf8 + char tokenizer
+void csv_reader(const uint8_t* data, size_t size);          // label,text CSV
+void listops_tsv_reader(const uint8_t* data, size_t size);  // LRA ListOps TSV + evaluator
 
 }  // namespace attn::fuzz

@@ -34,4 +34,8 @@ TEST_CASE("saved fuzz inputs replay without crashing") {
             replay(kRoot + "/corpus/safetensors", attn::fuzz::checkpoint_reader) > 0);
   CHECK(replay(kRoot + "/regressions/utf8", attn::fuzz::utf8_tokenizer) +
             replay(kRoot + "/corpus/utf8", attn::fuzz::utf8_tokenizer) > 0);
+  CHECK(replay(kRoot + "/regressions/csv", attn::fuzz::csv_reader) +
+            replay(kRoot + "/corpus/csv", attn::fuzz::csv_reader) > 0);
+  CHECK(replay(kRoot + "/regressions/tsv", attn::fuzz::listops_tsv_reader) +
+            replay(kRoot + "/corpus/tsv", attn::fuzz::listops_tsv_reader) > 0);
 }
