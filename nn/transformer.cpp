@@ -13,9 +13,10 @@ float residual_std(const ModelConfig& c) { return 0.02f / std::sqrt(2.0f * c.n_l
 
 }  // namespace
 
-TransformerBlock::TransformerBlock(const ModelConfig& config, Rng& rng)
+TransformerBlock::TransformerBlock(const ModelConfig& config, Rng& rng,
+                                   const Tensor* layerwise_projection)
     : ln_1(config.n_embd),
-      attn(config, rng, residual_std(config)),
+      attn(config, rng, residual_std(config), layerwise_projection),
       ln_2(config.n_embd),
       mlp(config.n_embd, rng, residual_std(config)),
       dropout_(config.dropout) {

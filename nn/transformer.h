@@ -13,7 +13,8 @@ namespace attn {
 
 class TransformerBlock : public Module {
  public:
-  TransformerBlock(const ModelConfig& config, Rng& rng);
+  TransformerBlock(const ModelConfig& config, Rng& rng,
+                   const Tensor* layerwise_projection = nullptr);
   // Dropout on both residual branches when `dropout_rng` is given (training).
   Tensor forward(const Tensor& x, Rng* dropout_rng = nullptr,
                  const std::vector<int32_t>& key_lengths = {}) const;
