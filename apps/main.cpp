@@ -4,6 +4,7 @@
 #include <exception>
 #include <string>
 
+#include "apps/classify.h"
 #include "apps/op_inspect.h"
 #include "apps/sample.h"
 #include "apps/train_lm.h"
@@ -87,6 +88,36 @@ int main(int argc, char** argv) {
   e->add_option("--data", eval_data, "UTF-8 text file")->required();
   e->add_option("--batch", eval_batch, "windows per batch")->capture_default_str();
 
+  ClassifyOptions cls;
+  cls.model.n_layer = 4, cls.model.n_head = 4, cls.model.n_embd = 128, cls.model.context = 512;
+  auto* k = app.add_subcommand("classify", "Train an encoder classifier (ListOps or label,text CSV)");
+  k->add_option("--task", cls.task, "listops (generated with LRA's rules, or --train/--test TSV) or csv")->capture_default_str();
+  k->add_option("--train", cls.train_file, "training file (TSV for listops, CSV label,text for csv)");
+  k->add_option("--test", cls.test_file, "test file");
+  k->add_option("--listops-min-len", cls.listops_min_len, "generated ListOps: lengths > this")->capture_default_str();
+  k->add_option("--listops-max-len", cls.listops_max_len, "generated ListOps: lengths < this")->capture_default_str();
+  k->add_option("--listops-train", cls.listops_train, "generated training examples")->capture_default_str();
+  k->add_option("--listops-test", cls.listops_test, "generated test examples")->capture_default_str();
+  k->add_option("--tokenizer", cls.tokenizer, "csv: byte or word")->capture_default_str();
+  k->add_option("--vocab-words", cls.vocab_words, "csv word level: vocabulary size")->capture_default_str();
+  k->add_option("--pooling", cls.pooling, "mean or cls")->capture_default_str();
+  k->add_option("--layers", cls.model.n_layer)->capture_default_str();
+  k->add_option("--heads", cls.model.n_head)->capture_default_str();
+  k->add_option("--width", cls.model.n_embd)->capture_default_str();
+  k->add_option("--context", cls.model.context, "maximum sequence length (longer inputs are cut)")->capture_default_str();
+  k->add_option("--dropout", cls.model.dropout)->capture_default_str();
+  k->add_option("--attention", cls.model.attention, variants_help())->capture_default_str();
+  k->add_option("--batch", cls.batch)->capture_default_str();
+  k->add_option("--steps", cls.steps)->capture_default_str();
+  k->add_option("--lr", cls.lr)->capture_default_str();
+  k->add_option("--warmup", cls.warmup)->capture_default_str();
+  k->add_option("--weight-decay", cls.weight_decay)->capture_default_str();
+  k->add_option("--seed", cls.seed)->capture_default_str();
+  k->add_option("--threads", cls.threads)->capture_default_str();
+  k->add_option("--eval-interval", cls.eval_interval)->capture_default_str();
+  k->add_option("--out", cls.out, "run folder: metrics.jsonl, eval.json")->capture_default_str();
+  k->add_flag("--quiet", cls.quiet);
+
   OpOptions op;
   auto* o = app.add_subcommand("op", "Run one attention operator on .npy files, write output and gradients");
   o->footer(op_help());
@@ -105,6 +136,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("sample")) return run_sample(sample);
     if (app.got_subcommand("eval")) return run_eval(eval_ckpt, eval_data, eval_batch);
     if (app.got_subcommand("op")) return run_op(op);
+    if (app.got_subcommand("classify")) return run_classify(cls);
   } catch (const std::exception& ex) {
     std::fprintf(stderr, "attn: error: %s\n", ex.what());
     return 2;

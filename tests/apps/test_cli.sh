@@ -126,6 +126,26 @@ expect_error "truncated checkpoint" "truncated" sample --checkpoint "$work/trunc
 echo "not a checkpoint at all" > "$work/foreign.safetensors"
 expect_error "foreign file as checkpoint" "exceeds the 100 MiB limit" sample --checkpoint "$work/foreign.safetensors"
 
+# 5b. Classification: a short CSV run (word level) learns above the majority class.
+python3 - "$work" <<'PY'
+import random, sys
+random.seed(1)
+filler = "the a of and to in is was for on".split()
+for name, n in (("train", 400), ("test", 100)):
+    with open(f"{sys.argv[1]}/{name}.csv", "w") as f:
+        f.write("label,text\n")
+        for i in range(n):
+            label = random.randrange(2)
+            words = random.sample(filler, 5) + [("apple", "banana")[label]]
+            random.shuffle(words)
+            f.write(f'{label},"{" ".join(words)}, ok"\n')
+PY
+"$attn" classify --task csv --train "$work/train.csv" --test "$work/test.csv" --layers 1 --heads 2 \
+  --width 16 --context 16 --steps 150 --batch 16 --lr 3e-3 --warmup 10 --out "$work/cls" --quiet || fail "classify run"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["test_accuracy"] > r["majority_baseline"] + 0.2 else 1)' \
+  "$work/cls/eval.json" && pass "classify learns above the majority class" || fail "classify learns above the majority class"
+expect_error "classify: csv without files" "needs --train FILE and --test FILE" classify --task csv
+
 # 6. A run folder without room for checkpoints is refused before training (needs a small
 # tmpfs; skipped where mounting is not allowed).
 mkdir -p "$work/tiny_fs"

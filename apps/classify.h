@@ -1,0 +1,31 @@
+// `attn classify`: trains the encoder classifier on ListOps (generated with LRA's rules, or
+// LRA TSV files) or on label,text CSV files (byte- or word-level), then reports accuracy,
+// per-class precision and recall and the confusion matrix (stdout and <out>/eval.json).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "nn/config.h"
+
+namespace attn {
+
+struct ClassifyOptions {
+  std::string task = "listops";             // listops | csv
+  std::string train_file, test_file;        // TSV (listops) or CSV; listops generates if empty
+  int64_t listops_min_len = 100, listops_max_len = 500, listops_train = 2000, listops_test = 500;
+  std::string tokenizer = "word";           // csv: byte | word
+  int64_t vocab_words = 20000;              // csv word level: most frequent words kept
+  std::string pooling = "mean";             // mean | cls
+  ModelConfig model;                        // context = maximum sequence length
+  int64_t batch = 32, steps = 1000, warmup = 100;
+  float lr = 1e-3f, weight_decay = 0.01f;
+  uint64_t seed = 1;
+  int threads = 0;
+  int64_t eval_interval = 250;
+  std::string out = "runs/classify";
+  bool quiet = false;
+};
+
+int run_classify(ClassifyOptions options);
+
+}  // namespace attn
