@@ -20,6 +20,16 @@ std::string variants_help() {
   return s;
 }
 
+// The model's shape and attention variant, shared by train and classify.
+void add_model_options(CLI::App* c, ModelConfig& m) {
+  c->add_option("--layers", m.n_layer, "transformer blocks")->capture_default_str();
+  c->add_option("--heads", m.n_head, "attention heads")->capture_default_str();
+  c->add_option("--width", m.n_embd, "model width C")->capture_default_str();
+  c->add_option("--context", m.context, "context length T (classify: longer inputs are cut)")->capture_default_str();
+  c->add_option("--dropout", m.dropout, "dropout probability")->capture_default_str();
+  c->add_option("--attention", m.attention, variants_help())->capture_default_str();
+}
+
 void add_train(CLI::App& app, TrainOptions& o, bool& resume) {
   auto* c = app.add_subcommand("train", "Train a causal language model (text file or copy task)");
   c->add_option("--task", o.task, "copy (built-in, no data) or text")->capture_default_str();
@@ -30,13 +40,8 @@ void add_train(CLI::App& app, TrainOptions& o, bool& resume) {
   c->add_option("--copy-symbols", o.copy_symbols, "copy task: alphabet size")->capture_default_str();
   c->add_option("--copy-min-len", o.copy_min_len, "copy task: shortest string")->capture_default_str();
   c->add_option("--copy-max-len", o.copy_max_len, "copy task: longest string")->capture_default_str();
-  c->add_option("--layers", o.model.n_layer, "transformer blocks")->capture_default_str();
-  c->add_option("--heads", o.model.n_head, "attention heads")->capture_default_str();
-  c->add_option("--width", o.model.n_embd, "model width C")->capture_default_str();
-  c->add_option("--context", o.model.context, "context length T")->capture_default_str();
-  c->add_option("--dropout", o.model.dropout, "dropout probability")->capture_default_str();
+  add_model_options(c, o.model);
   c->add_option("--tied", o.model.tied, "tie input and output embeddings")->capture_default_str();
-  c->add_option("--attention", o.model.attention, variants_help())->capture_default_str();
   c->add_option("--batch", o.batch, "sequences per step")->capture_default_str();
   c->add_option("--steps", o.steps, "optimizer steps")->capture_default_str();
   c->add_option("--lr", o.lr, "peak learning rate")->capture_default_str();
@@ -101,12 +106,7 @@ int main(int argc, char** argv) {
   k->add_option("--tokenizer", cls.tokenizer, "csv: byte or word")->capture_default_str();
   k->add_option("--vocab-words", cls.vocab_words, "csv word level: vocabulary size")->capture_default_str();
   k->add_option("--pooling", cls.pooling, "mean or cls")->capture_default_str();
-  k->add_option("--layers", cls.model.n_layer)->capture_default_str();
-  k->add_option("--heads", cls.model.n_head)->capture_default_str();
-  k->add_option("--width", cls.model.n_embd)->capture_default_str();
-  k->add_option("--context", cls.model.context, "maximum sequence length (longer inputs are cut)")->capture_default_str();
-  k->add_option("--dropout", cls.model.dropout)->capture_default_str();
-  k->add_option("--attention", cls.model.attention, variants_help())->capture_default_str();
+  add_model_options(k, cls.model);
   k->add_option("--batch", cls.batch)->capture_default_str();
   k->add_option("--steps", cls.steps)->capture_default_str();
   k->add_option("--lr", cls.lr)->capture_default_str();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "attention/linear_attention.h"
+#include "attention/linformer.h"
 #include "attention/softmax_attention.h"
 #include "attention/synthetic_attention.h"
 #include "engine/npy.h"
@@ -22,18 +23,12 @@ struct OpSpec {
   std::function<Tensor(std::map<std::string, Tensor>&, const OpOptions&)> run;
 };
 
-// K' = P K along the sequence for P [Kp, T] (shared) or [H, Kp, T] (per head); keys [B,H,T,D].
+// `attn op linformer` takes projections with exactly T columns (the file documents [Kp, T]).
 Tensor project_sequence(const Tensor& P, const Tensor& keys) {
-  const int64_t B = keys.size(0), H = keys.size(1), T = keys.size(2), D = keys.size(3);
-  if (P.size(-1) != T)
+  if (P.size(-1) != keys.size(2))
     throw std::invalid_argument("linformer: projection " + to_string(P.shape()) +
-                                " must have T = " + std::to_string(T) + " columns");
-  if (P.dim() == 2) {
-    Tensor out = matmul(P, reshape(permute(keys, {2, 0, 1, 3}), {T, B * H * D}));
-    return permute(reshape(out, {P.size(0), B, H, D}), {1, 2, 0, 3});
-  }
-  Tensor out = matmul(P, reshape(permute(keys, {1, 2, 0, 3}), {H, T, B * D}));
-  return permute(reshape(out, {H, P.size(1), B, D}), {2, 0, 1, 3});
+                                " must have T = " + std::to_string(keys.size(2)) + " columns");
+  return linformer_project(P, keys);
 }
 
 const std::map<std::string, OpSpec>& operators() {

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "apps/lm_tasks.h"
 #include "apps/tokenizer.h"
 #include "engine/tape.h"
 #include "nn/checkpoint.h"
@@ -106,15 +107,7 @@ int run_eval(const std::string& checkpoint, const std::string& data, int64_t bat
   const Checkpoint ckpt = read_checkpoint(checkpoint);
   const Tokenizer tok = tokenizer_of(ckpt);
   auto model = load_model(ckpt);
-  std::string text;
-  {
-    FILE* f = std::fopen(data.c_str(), "rb");
-    if (!f) throw std::runtime_error(data + ": cannot open the data file");
-    char buf[1 << 16];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-    std::fclose(f);
-  }
+  const std::string text = read_text_file(data);
   const auto ids = tok.encode(text, data);
   const int64_t T = ckpt.config.context;
   const int64_t windows = (static_cast<int64_t>(ids.size()) - 1) / T;

@@ -14,6 +14,7 @@
 
 #include "attention/composed.h"
 #include "attention/linear_attention.h"
+#include "attention/linformer.h"
 #include "attention/softmax_attention.h"
 #include "attention/synthetic_attention.h"
 #include "engine/allocator.h"
@@ -52,13 +53,6 @@ struct Variant {
 
 std::vector<Tensor> none(int64_t, int64_t, int64_t, Rng&) { return {}; }
 
-// Linformer's sequence projection, as nn/attention_layer.cpp does it (shared by heads).
-Tensor project(const Tensor& P, const Tensor& x) {
-  const int64_t B = x.size(0), H = x.size(1), T = x.size(2), D = x.size(3);
-  Tensor out = matmul(P, reshape(permute(x, {2, 0, 1, 3}), {T, B * H * D}));
-  return permute(reshape(out, {P.size(0), B, H, D}), {1, 2, 0, 3});
-}
-
 Variant variant_by_name(const std::string& name, int64_t linformer_k) {
   if (name == "softmax")
     return {none, [](auto& q, auto& k, auto& v, auto&, bool causal) {
@@ -91,7 +85,7 @@ Variant variant_by_name(const std::string& name, int64_t linformer_k) {
             },
             [](auto& q, auto& k, auto& v, auto& extra, bool causal) {
               if (causal) throw std::invalid_argument("linformer cannot be causal");
-              return softmax_attention(q, project(extra[0], k), project(extra[1], v));
+              return softmax_attention(q, linformer_project(extra[0], k), linformer_project(extra[1], v));
             }};
   throw std::invalid_argument("unknown variant '" + name + "'");
 }

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "attention/composed.h"
+#include "attention/linformer.h"
 #include "attention/softmax_attention.h"
 #include "attention/softmax_kv_cache.h"
 #include "attention/synthetic_attention.h"
@@ -124,24 +125,6 @@ Tensor AttentionLayer::synthesizer_logits(const Tensor& x, int64_t T) const {
   return reshape(R, {1, H, T, T});
 }
 
-// K' = P K along the sequence: P [K', L] (shared by heads) or [H, K', L]; keys [B, H, T, D].
-Tensor AttentionLayer::linformer_project(const Tensor& projection, const Tensor& keys,
-                                         int64_t T) const {
-  const int64_t B = keys.size(0), H = keys.size(1), D = keys.size(3);
-  if (projection.dim() == 2) {
-    const int64_t k = projection.size(0);
-    // [B, H, T, D] -> [T, B H D]; [k, T] x [T, B H D] -> [k, B, H, D] -> [B, H, k, D]
-    Tensor flat = reshape(permute(keys, {2, 0, 1, 3}), {T, B * H * D});
-    Tensor projected = matmul(slice(projection, 1, 0, T), flat);
-    return permute(reshape(projected, {k, B, H, D}), {1, 2, 0, 3});
-  }
-  const int64_t k = projection.size(1);
-  // Per head: [B, H, T, D] -> [H, T, B D]; [H, k, T] x [H, T, B D] -> [H, k, B, D]
-  Tensor flat = reshape(permute(keys, {1, 2, 0, 3}), {H, T, B * D});
-  Tensor projected = matmul(slice(projection, 2, 0, T), flat);
-  return permute(reshape(projected, {H, k, B, D}), {2, 0, 1, 3});
-}
-
 Tensor AttentionLayer::forward(const Tensor& x, const std::vector<int32_t>& key_lengths) const {
   const int64_t B = x.size(0), T = x.size(1), H = n_head_;
   if (T > context_)
@@ -184,7 +167,7 @@ Tensor AttentionLayer::forward(const Tensor& x, const std::vector<int32_t>& key_
     const Tensor& F = proj_f.defined() ? proj_f : E;
     Tensor k = heads[1];
     if (key_mask.defined()) k = mul(k, key_mask), v = mul(v, key_mask);
-    y = softmax_attention(heads[0], linformer_project(E, k, T), linformer_project(F, v, T));
+    y = softmax_attention(heads[0], linformer_project(E, k), linformer_project(F, v));
   } else {
     Tensor logits = synthesizer_logits(x, T);
     if (mix_logit.defined()) {  // (1 - s) QK^T / sqrt(D) + s S

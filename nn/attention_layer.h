@@ -45,7 +45,6 @@ class AttentionLayer : public Module {
 
  private:
   Tensor synthesizer_logits(const Tensor& x, int64_t T) const;  // [B or 1, H, T, T]
-  Tensor linformer_project(const Tensor& projection, const Tensor& keys, int64_t T) const;
   AttentionSpec spec_;
   int64_t n_head_, context_;
   bool causal_;
