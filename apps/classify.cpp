@@ -13,6 +13,7 @@
 
 #include "apps/csv.h"
 #include "apps/listops.h"
+#include "engine/allocator.h"
 #include "engine/parallel.h"
 #include "engine/tape.h"
 #include "nn/classifier.h"
@@ -115,11 +116,16 @@ Task load_task(const ClassifyOptions& o) {
   return t;
 }
 
-// Packs examples [first, first + B) (indices into d) into ids [B, T] and lengths; with CLS
-// pooling the first position holds the CLS token (id vocab).
-void pack(const Dataset& d, const std::vector<int64_t>& index, int64_t T, int32_t cls_token,
+// Packs the examples d[index[b]] into ids [B, T] and lengths, where T is the longest of them
+// (capped at max_T; longer inputs are cut), so short batches cost less; with CLS pooling the
+// first position holds the CLS token (id vocab).
+void pack(const Dataset& d, const std::vector<int64_t>& index, int64_t max_T, int32_t cls_token,
           Ids& ids, std::vector<int32_t>& lengths, Ids& labels) {
   const int64_t B = static_cast<int64_t>(index.size());
+  int64_t T = 1;
+  for (int64_t i : index)
+    T = std::max<int64_t>(T, static_cast<int64_t>(d.tokens[i].size()) + (cls_token >= 0 ? 1 : 0));
+  T = std::min(T, max_T);
   ids = {{B, T}, std::vector<int32_t>(B * T, 0)};
   labels = {{B}, std::vector<int32_t>(B)};
   lengths.assign(B, 0);
@@ -166,7 +172,7 @@ Evaluation evaluate(EncoderClassifier& model, const Dataset& d, int64_t classes,
 
 }  // namespace
 
-int run_classify(ClassifyOptions o) {
+int run_classify(ClassifyOptions o, RunSummary* summary) {
   if (o.threads > 0) set_threads(o.threads);
   if (o.batch < 1 || o.steps < 1 || o.warmup < 0 || !(o.lr > 0))
     throw std::invalid_argument("--batch, --steps and --lr must be positive");
@@ -192,8 +198,13 @@ int run_classify(ClassifyOptions o) {
                 static_cast<long long>(task.classes), o.model.attention.c_str(),
                 static_cast<long long>(model.parameter_count()), 100 * majority);
   const auto t0 = std::chrono::steady_clock::now();
+  reset_peak_bytes();
+  const size_t bytes_before = allocator_stats().bytes_in_use;
+  RunSummary run;
+  double tokens = 0;
   Evaluation ev;
   for (int64_t step = 0; step < o.steps; ++step) {
+    const auto step_start = std::chrono::steady_clock::now();
     std::vector<int64_t> index(o.batch);
     for (auto& i : index) i = static_cast<int64_t>(rng.below(task.train.labels.size()));
     Ids ids, labels;
@@ -211,6 +222,10 @@ int run_classify(ClassifyOptions o) {
     clip_grad_norm(model.arena(), 1.0);
     const float lr = learning_rate(step, o.warmup, o.steps, o.lr, o.lr / 10);
     opt.step(lr);
+    run.losses.push_back(loss_value);
+    run.step_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - step_start).count());
+    tokens += static_cast<double>(ids.values.size());
     nlohmann::json line = {{"step", step + 1}, {"loss", loss_value}, {"lr", lr}};
     if ((step + 1) % o.eval_interval == 0 || step + 1 == o.steps) {
       ev = evaluate(model, task.test, task.classes, o.batch, cls_token);
@@ -238,6 +253,15 @@ int run_classify(ClassifyOptions o) {
                                  {"seconds", std::chrono::duration<double>(
                                                  std::chrono::steady_clock::now() - t0).count()}};
   std::ofstream(o.out + "/eval.json") << result.dump(2) << "\n";
+  if (summary) {
+    run.variant = o.model.attention;
+    run.accuracy = ev.accuracy;
+    run.tokens_per_step = tokens / o.steps;
+    run.parameters = model.parameter_count();
+    run.peak_mb = static_cast<double>(allocator_stats().peak_bytes - bytes_before) / (1 << 20);
+    run.seconds = result["seconds"].get<double>();
+    *summary = std::move(run);
+  }
   if (!o.quiet) {
     std::printf("class  precision  recall  support\n");
     for (const auto& pc : per_class)

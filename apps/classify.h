@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "apps/run_summary.h"
 #include "nn/config.h"
 
 namespace attn {
@@ -26,6 +27,8 @@ struct ClassifyOptions {
   bool quiet = false;
 };
 
-int run_classify(ClassifyOptions options);
+// Returns the process exit code; fills `summary` (if given) with the loss curve, the final
+// test accuracy and the run's cost.
+int run_classify(ClassifyOptions options, RunSummary* summary = nullptr);
 
 }  // namespace attn

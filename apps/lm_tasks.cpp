@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <utility>
 #include <stdexcept>
 
 namespace attn {
@@ -101,6 +102,52 @@ Batch CopyTask::batch(bool, int64_t B, int64_t T, Rng& rng) const {
 
 nlohmann::json CopyTask::describe() const {
   return {{"kind", "copy"}, {"symbols", symbols_}, {"min_len", min_len_}, {"max_len", max_len_}};
+}
+
+RecallTask::RecallTask(int64_t keys, int64_t values, int64_t min_pairs, int64_t max_pairs)
+    : keys_(keys), values_(values), min_pairs_(min_pairs), max_pairs_(max_pairs) {
+  if (values < 2) throw std::invalid_argument("recall task: need at least 2 values");
+  if (min_pairs < 1 || max_pairs < min_pairs)
+    throw std::invalid_argument("recall task: need 1 <= min pairs <= max pairs");
+  if (keys < max_pairs)
+    throw std::invalid_argument("recall task: " + std::to_string(max_pairs) +
+                                " pairs need at least as many distinct keys, got " +
+                                std::to_string(keys));
+}
+
+Batch RecallTask::batch(bool, int64_t B, int64_t T, Rng& rng) const {
+  if (T < context_needed())
+    throw std::invalid_argument("recall task: context " + std::to_string(T) + " is shorter than " +
+                                std::to_string(context_needed()) + " (4 max_pairs + 1)");
+  const auto first_value = static_cast<int32_t>(keys_), sep = first_value + static_cast<int32_t>(values_),
+             pad = sep + 1;
+  Batch b{{{B, T}, std::vector<int32_t>(B * T, pad)}, {{B, T}, std::vector<int32_t>(B * T, -1)}};
+  std::vector<int32_t> keys(keys_), value_of(keys_);
+  for (int64_t i = 0; i < B; ++i) {
+    const int64_t n = min_pairs_ + static_cast<int64_t>(rng.below(max_pairs_ - min_pairs_ + 1));
+    // n distinct keys: the first n of a partial Fisher-Yates shuffle.
+    for (int64_t k = 0; k < keys_; ++k) keys[k] = static_cast<int32_t>(k);
+    for (int64_t k = 0; k < n; ++k) std::swap(keys[k], keys[k + rng.below(keys_ - k)]);
+    int32_t* in = b.inputs.values.data() + i * T;
+    int32_t* target = b.targets.values.data() + i * T;
+    for (int64_t k = 0; k < n; ++k) {
+      value_of[keys[k]] = first_value + static_cast<int32_t>(rng.below(values_));
+      in[2 * k] = keys[k], in[2 * k + 1] = value_of[keys[k]];
+    }
+    in[2 * n] = sep;
+    for (int64_t k = n - 1; k > 0; --k) std::swap(keys[k], keys[rng.below(k + 1)]);  // query order
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t at = 2 * n + 1 + 2 * k;  // the query key; the next position holds its value
+      in[at] = keys[k], in[at + 1] = value_of[keys[k]];
+      target[at] = value_of[keys[k]];
+    }
+  }
+  return b;
+}
+
+nlohmann::json RecallTask::describe() const {
+  return {{"kind", "recall"}, {"keys", keys_}, {"values", values_}, {"min_pairs", min_pairs_},
+          {"max_pairs", max_pairs_}};
 }
 
 }  // namespace attn

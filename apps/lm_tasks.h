@@ -3,6 +3,10 @@
 //   copy: random strings of `symbols` symbols (length in [min_len, max_len]), a separator,
 //         then the same string again; only the copy is scored (Katharopoulos et al. 2020,
 //         section 4.1). Accuracy = share of copied symbols predicted exactly.
+//   recall: associative recall. n key-value pairs (distinct keys), a separator, then every key
+//         again in a new order, each followed by its value; only those values are scored
+//         (the model must look the key up in the first half). Accuracy = share of values
+//         recalled exactly.
 #pragma once
 #include <memory>
 #include <string>
@@ -64,6 +68,19 @@ class CopyTask : public LMTask {
 
  private:
   int64_t symbols_, min_len_, max_len_;
+};
+
+class RecallTask : public LMTask {
+ public:
+  RecallTask(int64_t keys, int64_t values, int64_t min_pairs, int64_t max_pairs);
+  Batch batch(bool validation, int64_t B, int64_t T, Rng& rng) const override;
+  int64_t vocab_size() const override { return keys_ + values_ + 2; }  // keys, values, sep, pad
+  bool reports_accuracy() const override { return true; }
+  nlohmann::json describe() const override;
+  int64_t context_needed() const { return 4 * max_pairs_ + 1; }
+
+ private:
+  int64_t keys_, values_, min_pairs_, max_pairs_;
 };
 
 std::string read_text_file(const std::string& path);  // throws naming the file

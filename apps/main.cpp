@@ -1,11 +1,15 @@
 // attn: the command line. Each subcommand lives in its own file; this one only parses options.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <string>
 
+#include "apps/attention_map.h"
 #include "apps/classify.h"
+#include "apps/compare.h"
 #include "apps/op_inspect.h"
+#include "apps/operator_bench.h"
 #include "apps/sample.h"
 #include "apps/train_lm.h"
 #include "nn/attention_layer.h"
@@ -30,16 +34,38 @@ void add_model_options(CLI::App* c, ModelConfig& m) {
   c->add_option("--attention", m.attention, variants_help())->capture_default_str();
 }
 
+// The synthetic LM tasks' settings, shared by train and compare.
+void add_synthetic_task_options(CLI::App* c, TrainOptions& o) {
+  c->add_option("--copy-symbols", o.copy_symbols, "copy task: alphabet size")->capture_default_str();
+  c->add_option("--copy-min-len", o.copy_min_len, "copy task: shortest string")->capture_default_str();
+  c->add_option("--copy-max-len", o.copy_max_len, "copy task: longest string")->capture_default_str();
+  c->add_option("--recall-keys", o.recall_keys, "recall task: key alphabet size")->capture_default_str();
+  c->add_option("--recall-values", o.recall_values, "recall task: value alphabet size")->capture_default_str();
+  c->add_option("--recall-min-pairs", o.recall_min_pairs, "recall task: fewest key-value pairs")->capture_default_str();
+  c->add_option("--recall-max-pairs", o.recall_max_pairs, "recall task: most key-value pairs")->capture_default_str();
+}
+
+// The classification data settings, shared by classify and compare.
+void add_classification_data_options(CLI::App* k, ClassifyOptions& cls) {
+  k->add_option("--train", cls.train_file, "training file (TSV for listops, CSV label,text for csv)");
+  k->add_option("--test", cls.test_file, "test file");
+  k->add_option("--listops-min-len", cls.listops_min_len, "generated ListOps: lengths > this")->capture_default_str();
+  k->add_option("--listops-max-len", cls.listops_max_len, "generated ListOps: lengths < this")->capture_default_str();
+  k->add_option("--listops-train", cls.listops_train, "generated training examples")->capture_default_str();
+  k->add_option("--listops-test", cls.listops_test, "generated test examples")->capture_default_str();
+  k->add_option("--tokenizer", cls.tokenizer, "csv: byte or word")->capture_default_str();
+  k->add_option("--vocab-words", cls.vocab_words, "csv word level: vocabulary size")->capture_default_str();
+  k->add_option("--pooling", cls.pooling, "mean or cls")->capture_default_str();
+}
+
 void add_train(CLI::App& app, TrainOptions& o, bool& resume) {
-  auto* c = app.add_subcommand("train", "Train a causal language model (text file or copy task)");
-  c->add_option("--task", o.task, "copy (built-in, no data) or text")->capture_default_str();
+  auto* c = app.add_subcommand("train", "Train a causal language model (text file, copy or recall task)");
+  c->add_option("--task", o.task, "copy or recall (built-in, no data) or text")->capture_default_str();
   c->add_option("--data", o.data, "UTF-8 text file (implies --task text)");
   c->add_option("--val", o.val, "validation text file (default: last --val-fraction of --data)");
   c->add_option("--val-fraction", o.val_fraction, "share of --data held out")->capture_default_str();
   c->add_option("--tokenizer", o.tokenizer, "char or byte")->capture_default_str();
-  c->add_option("--copy-symbols", o.copy_symbols, "copy task: alphabet size")->capture_default_str();
-  c->add_option("--copy-min-len", o.copy_min_len, "copy task: shortest string")->capture_default_str();
-  c->add_option("--copy-max-len", o.copy_max_len, "copy task: longest string")->capture_default_str();
+  add_synthetic_task_options(c, o);
   add_model_options(c, o.model);
   c->add_option("--tied", o.model.tied, "tie input and output embeddings")->capture_default_str();
   c->add_option("--batch", o.batch, "sequences per step")->capture_default_str();
@@ -97,15 +123,7 @@ int main(int argc, char** argv) {
   cls.model.n_layer = 4, cls.model.n_head = 4, cls.model.n_embd = 128, cls.model.context = 512;
   auto* k = app.add_subcommand("classify", "Train an encoder classifier (ListOps or label,text CSV)");
   k->add_option("--task", cls.task, "listops (generated with LRA's rules, or --train/--test TSV) or csv")->capture_default_str();
-  k->add_option("--train", cls.train_file, "training file (TSV for listops, CSV label,text for csv)");
-  k->add_option("--test", cls.test_file, "test file");
-  k->add_option("--listops-min-len", cls.listops_min_len, "generated ListOps: lengths > this")->capture_default_str();
-  k->add_option("--listops-max-len", cls.listops_max_len, "generated ListOps: lengths < this")->capture_default_str();
-  k->add_option("--listops-train", cls.listops_train, "generated training examples")->capture_default_str();
-  k->add_option("--listops-test", cls.listops_test, "generated test examples")->capture_default_str();
-  k->add_option("--tokenizer", cls.tokenizer, "csv: byte or word")->capture_default_str();
-  k->add_option("--vocab-words", cls.vocab_words, "csv word level: vocabulary size")->capture_default_str();
-  k->add_option("--pooling", cls.pooling, "mean or cls")->capture_default_str();
+  add_classification_data_options(k, cls);
   add_model_options(k, cls.model);
   k->add_option("--batch", cls.batch)->capture_default_str();
   k->add_option("--steps", cls.steps)->capture_default_str();
@@ -118,6 +136,55 @@ int main(int argc, char** argv) {
   k->add_option("--out", cls.out, "run folder: metrics.jsonl, eval.json")->capture_default_str();
   k->add_flag("--quiet", cls.quiet);
 
+  CompareOptions cmp;
+  ModelConfig cmp_model;
+  cmp_model.n_layer = 2, cmp_model.n_head = 4, cmp_model.n_embd = 64, cmp_model.context = 64;
+  int64_t cmp_steps = 1000, cmp_batch = 32, cmp_warmup = 50;
+  float cmp_lr = 1e-3f;
+  uint64_t cmp_seed = 1;
+  int cmp_threads = 0;
+  auto* m = app.add_subcommand("compare", "Train every chosen attention variant on one task with the same "
+                                          "budget and seed; table, compare.json, loss.png");
+  m->add_option("--task", cmp.task, "copy, recall (causal LM) or listops, csv (encoder classifier)")->capture_default_str();
+  m->add_option("--attention", cmp.attention, "comma-separated variants, or all (" + variants_help() + ")")->capture_default_str();
+  add_synthetic_task_options(m, cmp.lm);
+  add_classification_data_options(m, cmp.cls);
+  m->add_option("--layers", cmp_model.n_layer, "transformer blocks")->capture_default_str();
+  m->add_option("--heads", cmp_model.n_head, "attention heads")->capture_default_str();
+  m->add_option("--width", cmp_model.n_embd, "model width C")->capture_default_str();
+  m->add_option("--context", cmp_model.context, "context length T (at least what the task needs)")->capture_default_str();
+  m->add_option("--dropout", cmp_model.dropout, "dropout probability")->capture_default_str();
+  m->add_option("--steps", cmp_steps, "optimizer steps per variant")->capture_default_str();
+  m->add_option("--batch", cmp_batch, "sequences per step")->capture_default_str();
+  m->add_option("--lr", cmp_lr, "peak learning rate")->capture_default_str();
+  m->add_option("--warmup", cmp_warmup, "linear warmup steps")->capture_default_str();
+  m->add_option("--weight-decay", cmp.cls.weight_decay, "AdamW weight decay (classification tasks)")->capture_default_str();
+  m->add_option("--seed", cmp_seed, "random seed (same for every variant)")->capture_default_str();
+  m->add_option("--threads", cmp_threads, "OpenMP threads (0: all cores)")->capture_default_str();
+  m->add_option("--out", cmp.out, "folder: one run folder per variant, compare.json, loss.png")->capture_default_str();
+
+  OperatorBenchOptions bench;
+  auto* b = app.add_subcommand("bench", "Time and memory of every attention variant over a range of T; "
+                                        "table, bench.jsonl, log-log time.png and memory.png");
+  b->add_option("--attention", bench.attention, "comma-separated variants, or all")->capture_default_str();
+  b->add_option("--T", bench.lengths, "sequence lengths")->capture_default_str()->delimiter(',');
+  b->add_option("--batch", bench.batch, "B")->capture_default_str();
+  b->add_option("--heads", bench.heads, "H")->capture_default_str();
+  b->add_option("--head-dim", bench.head_dim, "D")->capture_default_str();
+  b->add_flag("--causal", bench.causal, "causal mask (Linformer is left out)");
+  b->add_option("--repeats", bench.repeats, "timed runs per point (median)")->capture_default_str();
+  b->add_option("--max-mb", bench.max_mb, "skip Synthesizer points whose T x T tensors need more")->capture_default_str();
+  b->add_option("--threads", bench.threads, "OpenMP threads (0: all cores)")->capture_default_str();
+  b->add_option("--out", bench.out, "folder for bench.jsonl and the plots")->capture_default_str();
+
+  AttentionMapOptions amap;
+  auto* a = app.add_subcommand("attention-map", "PNG heatmaps of every layer's and head's attention weights");
+  a->add_option("--checkpoint", amap.checkpoint, "language-model checkpoint")->required();
+  a->add_option("--text", amap.text, "input text (models trained on text)");
+  a->add_option("--ids", amap.ids, "comma-separated token ids (models of synthetic tasks)");
+  a->add_option("--cell", amap.cell, "pixels per weight (0: from the length)")->capture_default_str();
+  a->add_option("--out", amap.out, "folder for layer<N>.png and layer<N>.npy")->capture_default_str();
+
   OpOptions op;
   auto* o = app.add_subcommand("op", "Run one attention operator on .npy files, write output and gradients");
   o->footer(op_help());
@@ -128,6 +195,7 @@ int main(int argc, char** argv) {
   o->add_option("--chunk", op.chunk, "linear attention chunk")->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear at once in logs too
   try {
     if (app.got_subcommand("train")) {
       if (!train.data.empty()) train.task = "text";
@@ -137,6 +205,18 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("eval")) return run_eval(eval_ckpt, eval_data, eval_batch);
     if (app.got_subcommand("op")) return run_op(op);
     if (app.got_subcommand("classify")) return run_classify(cls);
+    if (app.got_subcommand("compare")) {
+      TrainOptions& t = cmp.lm;
+      ClassifyOptions& c = cmp.cls;
+      t.model = c.model = cmp_model;
+      t.steps = c.steps = cmp_steps, t.batch = c.batch = cmp_batch, t.warmup = c.warmup = cmp_warmup;
+      t.lr = c.lr = cmp_lr, t.min_lr = cmp_lr / 10, t.seed = c.seed = cmp_seed;
+      t.threads = c.threads = cmp_threads;
+      t.eval_interval = c.eval_interval = std::max<int64_t>(1, cmp_steps / 4);
+      return run_compare(cmp);
+    }
+    if (app.got_subcommand("bench")) return run_operator_bench(bench);
+    if (app.got_subcommand("attention-map")) return run_attention_map(amap);
   } catch (const std::exception& ex) {
     std::fprintf(stderr, "attn: error: %s\n", ex.what());
     return 2;

@@ -1,5 +1,7 @@
 #include "apps/train_lm.h"
 
+#include "engine/allocator.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "engine/allocator.h"
 #include "engine/parallel.h"
 #include "engine/tape.h"
 #include "nn/checkpoint.h"
@@ -22,7 +25,8 @@ namespace fs = std::filesystem;
 
 #define ATTN_OPTION_FIELDS(X)                                                                   \
   X(task) X(data) X(val) X(tokenizer) X(val_fraction) X(copy_symbols) X(copy_min_len)           \
-  X(copy_max_len) X(model) X(batch) X(steps) X(warmup) X(lr) X(min_lr) X(weight_decay)          \
+  X(copy_max_len) X(recall_keys) X(recall_values) X(recall_min_pairs) X(recall_max_pairs)       \
+  X(model) X(batch) X(steps) X(warmup) X(lr) X(min_lr) X(weight_decay)                          \
   X(beta1) X(beta2) X(grad_clip) X(seed) X(threads) X(eval_interval) X(eval_iters)              \
   X(log_interval) X(ckpt_interval) X(stop_after) X(out) X(keep_checkpoints)
 
@@ -71,7 +75,8 @@ void validate(const TrainOptions& o) {
   auto need = [](bool ok, const std::string& what) {
     if (!ok) throw std::invalid_argument(what);
   };
-  need(o.task == "copy" || o.task == "text", "--task must be 'copy' or 'text', got '" + o.task + "'");
+  need(o.task == "copy" || o.task == "recall" || o.task == "text",
+       "--task must be 'copy', 'recall' or 'text', got '" + o.task + "'");
   need(o.task != "text" || !o.data.empty(), "--task text needs --data FILE");
   need(o.batch > 0, "--batch must be positive");
   need(o.steps > 0, "--steps must be positive");
@@ -113,6 +118,9 @@ std::string format_eta(double seconds) {
 
 std::unique_ptr<LMTask> make_task(const TrainOptions& o, const Tokenizer* fixed) {
   if (o.task == "copy") return std::make_unique<CopyTask>(o.copy_symbols, o.copy_min_len, o.copy_max_len);
+  if (o.task == "recall")
+    return std::make_unique<RecallTask>(o.recall_keys, o.recall_values, o.recall_min_pairs,
+                                        o.recall_max_pairs);
   if (fixed)
     return std::make_unique<TextTask>(o.data, o.val, *fixed, o.val_fraction, o.model.context);
   return std::make_unique<TextTask>(o.data, o.val, o.tokenizer, o.val_fraction, o.model.context);
@@ -144,7 +152,7 @@ EvalResult evaluate(LanguageModel& model, const LMTask& task, int64_t batch, int
   return {loss / iters, task.reports_accuracy() && scored ? double(correct) / scored : -1.0};
 }
 
-int train_language_model(TrainOptions o, bool resume) {
+int train_language_model(TrainOptions o, bool resume, RunSummary* summary) {
   std::unique_ptr<Checkpoint> ckpt;
   if (resume) {
     ckpt = std::make_unique<Checkpoint>(read_checkpoint(checkpoint_path(o.out)));
@@ -158,6 +166,7 @@ int train_language_model(TrainOptions o, bool resume) {
     o.model.vocab_size = o.copy_symbols + 2;
     o.model.context = std::max(o.model.context, 2 * o.copy_max_len + 1);
   }
+  if (o.task == "recall") o.model.context = std::max(o.model.context, 4 * o.recall_max_pairs + 1);
   validate(o);
   if (o.threads > 0) set_threads(o.threads);
 
@@ -220,6 +229,9 @@ int train_language_model(TrainOptions o, bool resume) {
   auto previous_handler = std::signal(SIGINT, on_sigint);
 
   const int64_t tokens_per_step = o.batch * o.model.context;
+  reset_peak_bytes();
+  const size_t bytes_before = allocator_stats().bytes_in_use;
+  RunSummary run;
   auto t0 = std::chrono::steady_clock::now();
   int64_t steps_this_run = 0, skipped = 0;
   int exit_code = 0;
@@ -265,6 +277,8 @@ int train_language_model(TrainOptions o, bool resume) {
     optimizer.step(lr);
     ++state.step, ++steps_this_run;
     const double step_seconds = seconds_since(step_start);
+    run.losses.push_back(loss_value);
+    run.step_ms.push_back(step_seconds * 1e3);
 
     const bool last = state.step == o.steps;
     nlohmann::json line;
@@ -288,6 +302,7 @@ int train_language_model(TrainOptions o, bool resume) {
       line["val_loss"] = ev.loss;
       line["val_ppl"] = std::exp(ev.loss);
       if (ev.accuracy >= 0) line["val_accuracy"] = ev.accuracy;
+      run.val_loss = ev.loss, run.accuracy = ev.accuracy;
       if (!o.quiet) {
         std::printf("%sstep %6lld  val loss %.4f  ppl %.2f", tty ? "\n" : "",
                     static_cast<long long>(state.step), ev.loss, std::exp(ev.loss));
@@ -307,6 +322,14 @@ int train_language_model(TrainOptions o, bool resume) {
     }
   }
   std::signal(SIGINT, previous_handler);
+  if (summary) {
+    run.variant = o.model.attention;
+    run.tokens_per_step = static_cast<double>(tokens_per_step);
+    run.parameters = model.parameter_count();
+    run.peak_mb = static_cast<double>(allocator_stats().peak_bytes - bytes_before) / (1 << 20);
+    run.seconds = seconds_since(t0);
+    *summary = std::move(run);
+  }
   if (!o.quiet && exit_code == 0 && state.step == o.steps)
     std::printf("attn train: done, %lld steps in %.1f s\n", static_cast<long long>(steps_this_run),
                 seconds_since(t0));

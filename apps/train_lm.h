@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/lm_tasks.h"
+#include "apps/run_summary.h"
 #include "nn/config.h"
 #include "nn/transformer.h"
 
@@ -14,10 +15,11 @@ namespace attn {
 
 struct TrainOptions {
   // data
-  std::string task = "copy";  // copy | text
+  std::string task = "copy";  // copy | recall | text
   std::string data, val, tokenizer = "char";
   double val_fraction = 0.1;
   int64_t copy_symbols = 10, copy_min_len = 1, copy_max_len = 16;
+  int64_t recall_keys = 16, recall_values = 16, recall_min_pairs = 2, recall_max_pairs = 8;
   // model
   ModelConfig model;
   // optimisation
@@ -47,7 +49,8 @@ struct EvalResult {
 EvalResult evaluate(LanguageModel& model, const LMTask& task, int64_t batch, int64_t iters,
                     uint64_t seed);
 
-// Runs (or, with resume, continues) a training. Returns the process exit code.
-int train_language_model(TrainOptions options, bool resume);
+// Runs (or, with resume, continues) a training. Returns the process exit code; fills
+// `summary` (if given) with the loss curve and the run's cost.
+int train_language_model(TrainOptions options, bool resume, RunSummary* summary = nullptr);
 
 }  // namespace attn

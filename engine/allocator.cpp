@@ -22,26 +22,49 @@ CachingAllocator& allocator() {
   return *instance;
 }
 
+// Above this many cached bytes, a cache miss first returns every cached block to the system,
+// so shapes that keep changing (batches padded to their longest sequence) cannot make the
+// cache grow without bound.
+constexpr size_t kCacheLimit = size_t{1} << 30;
+
 size_t rounded_bytes(size_t count) {
   size_t bytes = count * sizeof(float);
   return (bytes + kAlignment - 1) / kAlignment * kAlignment;
+}
+
+// The size of the block actually handed out: requests above 64 KiB are rounded up to the next
+// eighth of a power of two (at most 12.5% extra), so nearby sizes share one free list.
+size_t block_bytes(size_t bytes) {
+  if (bytes <= (size_t{1} << 16)) return bytes;
+  size_t power = size_t{1} << 16;
+  while (power < bytes) power <<= 1;
+  const size_t step = power / 8;
+  return (bytes + step - 1) / step * step;
+}
+
+void free_cached(CachingAllocator& a) {
+  for (auto& [bytes, blocks] : a.free_blocks)
+    for (void* block : blocks) std::free(block);
+  a.free_blocks.clear();
+  a.stats.bytes_cached = 0;
 }
 
 }  // namespace
 
 float* allocate_floats(size_t count) {
   if (count == 0) count = 1;
-  const size_t bytes = rounded_bytes(count);
+  const size_t bytes = rounded_bytes(count), block_size = block_bytes(bytes);
   auto& a = allocator();
   std::lock_guard<std::mutex> lock(a.mutex);
   void* block = nullptr;
-  auto it = a.free_blocks.find(bytes);
+  auto it = a.free_blocks.find(block_size);
   if (it != a.free_blocks.end() && !it->second.empty()) {
     block = it->second.back();
     it->second.pop_back();
-    a.stats.bytes_cached -= bytes;
+    a.stats.bytes_cached -= block_size;
   } else {
-    block = std::aligned_alloc(kAlignment, bytes);
+    if (a.stats.bytes_cached > kCacheLimit) free_cached(a);
+    block = std::aligned_alloc(kAlignment, block_size);
     if (!block) throw std::bad_alloc();
     a.stats.system_allocs++;
   }
@@ -53,12 +76,12 @@ float* allocate_floats(size_t count) {
 void release_floats(float* ptr, size_t count) {
   if (!ptr) return;
   if (count == 0) count = 1;
-  const size_t bytes = rounded_bytes(count);
+  const size_t bytes = rounded_bytes(count), block_size = block_bytes(bytes);
   auto& a = allocator();
   std::lock_guard<std::mutex> lock(a.mutex);
-  a.free_blocks[bytes].push_back(ptr);
+  a.free_blocks[block_size].push_back(ptr);
   a.stats.bytes_in_use -= bytes;
-  a.stats.bytes_cached += bytes;
+  a.stats.bytes_cached += block_size;
 }
 
 AllocatorStats allocator_stats() {
@@ -76,10 +99,7 @@ void reset_peak_bytes() {
 void release_cached_blocks() {
   auto& a = allocator();
   std::lock_guard<std::mutex> lock(a.mutex);
-  for (auto& [bytes, blocks] : a.free_blocks)
-    for (void* block : blocks) std::free(block);
-  a.free_blocks.clear();
-  a.stats.bytes_cached = 0;
+  free_cached(a);
 }
 
 }  // namespace attn

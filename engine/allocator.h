@@ -1,8 +1,10 @@
 // Caching allocator for tensor storage.
 //
 // Blocks are 64-byte aligned (one cache line, one AVX-512 register). A freed block goes to
-// a free list keyed by its exact size and is handed out again for the next request of that
-// size, so a training step that repeats the same shapes allocates nothing after the first.
+// a free list keyed by its block size and is handed out again for the next request of that
+// size class (exact below 64 KiB, eighths of a power of two above), so a training step that
+// repeats the same shapes allocates nothing after the first. The cache is bounded (1 GiB):
+// past that, a miss returns every cached block to the system first.
 // The allocator counts bytes in use and their high-water mark, which the benchmarks read as
 // peak memory.
 #pragma once
@@ -11,7 +13,7 @@
 namespace attn {
 
 struct AllocatorStats {
-  size_t bytes_in_use = 0;   // held by live tensors
+  size_t bytes_in_use = 0;   // requested by live tensors (without size-class rounding)
   size_t peak_bytes = 0;     // high-water mark of bytes_in_use since the last reset
   size_t bytes_cached = 0;   // freed blocks kept for reuse
   size_t system_allocs = 0;  // calls that went to the system (cache misses)

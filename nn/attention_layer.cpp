@@ -182,6 +182,52 @@ Tensor AttentionLayer::forward(const Tensor& x, const std::vector<int32_t>& key_
   return c_proj.forward(merge_heads(y));
 }
 
+Tensor AttentionLayer::weights(const Tensor& x) const {
+  NoGradGuard no_grad;
+  const int64_t B = x.size(0), T = x.size(1), H = n_head_;
+  if (T > context_)
+    throw std::invalid_argument("attention: sequence length " + std::to_string(T) +
+                                " exceeds the maximum length L = " + std::to_string(context_));
+  const std::string& name = spec_.name;
+  const bool dot = spec_.uses_dot_product();
+  auto heads = split_heads(c_attn.forward(x), H, dot ? 3 : 1);
+  const float inv_sqrt_d = dot ? 1.0f / std::sqrt(static_cast<float>(heads[0].size(3))) : 1.0f;
+  if (name == "linear") {  // A_ij = phi(q_i).phi(k_j) / sum_j' phi(q_i).phi(k_j'), j <= i if causal
+    auto phi = [](const Tensor& t) { return add(elu(t), Tensor::scalar(1.0f)); };
+    Tensor a = matmul(phi(heads[0]), phi(heads[1]), false, true);
+    float* p = a.data();
+    for (int64_t row = 0; row < B * H * T; ++row) {
+      float* r = p + row * T;
+      const int64_t visible = causal_ ? row % T + 1 : T;
+      std::fill(r + visible, r + T, 0.0f);
+      double total = 0;
+      for (int64_t j = 0; j < visible; ++j) total += r[j];
+      for (int64_t j = 0; j < visible; ++j) r[j] = static_cast<float>(r[j] / total);
+    }
+    return a;
+  }
+  if (name == "linformer") {
+    const Tensor& E = layerwise_projection_ ? *layerwise_projection_ : proj_e;
+    Tensor logits = matmul(heads[0], linformer_project(E, heads[1]), false, true);
+    return softmax(scale(logits, inv_sqrt_d));
+  }
+  Tensor logits;
+  if (name == "softmax") {
+    logits = scale(matmul(heads[0], heads[1], false, true), inv_sqrt_d);
+  } else {
+    logits = synthesizer_logits(x, T);
+    if (mix_logit.defined()) {
+      Tensor s = sigmoid(mix_logit);
+      Tensor dot_logits = scale(matmul(heads[0], heads[1], false, true), inv_sqrt_d);
+      logits = add(mul(dot_logits, sub(Tensor::scalar(1.0f), s)), mul(logits, s));
+    }
+    if (logits.size(0) != B)  // batch-shared Random logits
+      logits = add(Tensor::zeros({B, H, T, T}), reshape(logits, {H, T, T}));
+  }
+  if (causal_) logits = add(logits, attention_mask(B, H, T, T, true, {}));
+  return softmax(logits);
+}
+
 AttentionCache AttentionLayer::new_cache() const {
   const int64_t C = c_proj.weight.size(0), D = C / n_head_;
   AttentionCache cache;

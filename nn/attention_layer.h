@@ -30,6 +30,11 @@ class AttentionLayer : public Module {
   // x [B, T, C] -> [B, T, C]. key_lengths (per batch) marks padding for encoders.
   Tensor forward(const Tensor& x, const std::vector<int32_t>& key_lengths = {}) const;
 
+  // The attention weights this layer applies to x [B, T, C], for inspection (no gradient):
+  // [B, H, T, T] with rows summing to 1; for linear attention the implied normalised
+  // phi(q) phi(k)^T; for Linformer [B, H, T, k] over the k projected keys.
+  Tensor weights(const Tensor& x) const;
+
   // One token x [1, 1, C] at position cache.length (softmax and linear variants only).
   bool supports_step() const { return spec_.name == "softmax" || spec_.name == "linear"; }
   Tensor step(const Tensor& x, AttentionCache& cache) const;

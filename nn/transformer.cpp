@@ -62,6 +62,24 @@ LanguageModel::LanguageModel(const ModelConfig& config, uint64_t seed)
   arena_ = std::make_unique<ParameterArena>(parameters());
 }
 
+std::vector<Tensor> LanguageModel::attention_weights(const Ids& ids) {
+  NoGradGuard no_grad;
+  const bool was_training = training();
+  eval();
+  if (ids.shape.size() != 2 || ids.shape[1] > config_.context)
+    throw std::invalid_argument("attention_weights: ids must be [B, T] with T <= context " +
+                                std::to_string(config_.context) + ", got " + to_string(ids.shape));
+  const int64_t T = ids.shape[1];
+  std::vector<Tensor> maps;
+  Tensor x = add(wte.forward(ids), slice(wpe.weight, 0, 0, T));
+  for (auto& block : blocks) {
+    maps.push_back(block->attn.weights(block->ln_1.forward(x)));
+    x = block->forward(x, nullptr);
+  }
+  train(was_training);
+  return maps;
+}
+
 Tensor LanguageModel::forward(const Ids& ids) {
   if (ids.shape.size() != 2)
     throw std::invalid_argument("LanguageModel::forward: ids must be [B, T], got " +

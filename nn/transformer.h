@@ -36,6 +36,9 @@ class LanguageModel : public Module {
   LanguageModel(const ModelConfig& config, uint64_t seed);
   // ids [B, T] -> logits [B, T, V]
   Tensor forward(const Ids& ids);
+  // The attention weights of every layer for ids [B, T] (see AttentionLayer::weights), in
+  // evaluation mode: one [B, H, T, T or k] tensor per layer.
+  std::vector<Tensor> attention_weights(const Ids& ids);
   // Mean cross-entropy of the next-token targets (ignore index -1).
   Tensor loss(const Ids& ids, const Ids& targets);
   // Generation: logits [V] of the next token after feeding `token` at position caches' length

@@ -157,5 +157,38 @@ else
   echo "skip full-disk check (cannot mount a tmpfs here)"
 fi
 
+# 7. compare, bench and attention-map: the table, JSON and PNG files a user is promised.
+png_size() {  # prints "width height" from the PNG header
+  python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(24); assert d[:8]==b"\x89PNG\r\n\x1a\n"; print(*struct.unpack(">II", d[16:24]))' "$1"
+}
+"$attn" compare --task recall --attention softmax,linear:chunk=4 --layers 1 --heads 2 --width 16 \
+  --steps 6 --batch 4 --recall-max-pairs 4 --out "$work/cmp" > "$work/cmp.txt" || fail "compare run"
+if grep -q "^linear:chunk=4 " "$work/cmp.txt" && [[ $(png_size "$work/cmp/loss.png") == "900 560" ]] &&
+   python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["runs"]; sys.exit(0 if [x["variant"] for x in r]==["softmax","linear:chunk=4"] and all(0<=x["accuracy"]<=1 and x["ms_per_step"]>0 and x["parameters"]>0 for x in r) else 1)' "$work/cmp/compare.json"
+then pass "compare writes the table, compare.json and a 900x560 loss.png"
+else fail "compare writes the table, compare.json and a 900x560 loss.png"; cat "$work/cmp.txt"; fi
+expect_error "compare: unknown task" "must be copy, recall, listops or csv" compare --task poetry
+expect_error "compare: unknown variant" "unknown attention variant 'sofmax'" compare --attention softmax,sofmax
+expect_error "compare: causal Linformer" "Linformer" compare --task copy --attention linformer
+
+"$attn" bench --attention softmax,linear,synth-random --T 16,32 --heads 2 --head-dim 8 --repeats 1 \
+  --out "$work/bench" > "$work/bench.txt" || fail "bench run"
+if [[ $(wc -l < "$work/bench/bench.jsonl") -eq 6 && $(png_size "$work/bench/time.png") == "900 560" &&
+      $(png_size "$work/bench/memory.png") == "900 560" ]] &&
+   python3 -c 'import json,sys; sys.exit(0 if all(j["fwd_ms"]>0 and j["fwd_bwd_ms"]>=0 and j["peak_mb"]>0 for j in map(json.loads, open(sys.argv[1]))) else 1)' "$work/bench/bench.jsonl"
+then pass "bench writes 6 JSON lines and two plots"
+else fail "bench writes 6 JSON lines and two plots"; cat "$work/bench.txt"; fi
+
+"$attn" attention-map --checkpoint "$work/cmp/softmax/checkpoint.safetensors" --ids 1,16,2,17,3,18,20,2 \
+  --cell 4 --out "$work/map" > "$work/map.txt" || fail "attention-map run"
+# one layer, 2 heads of 8 x 8 cells of 4 pixels: 8 + 2 (32 + 8) = 88 wide, 24 + 32 + 8 = 64 high
+if [[ $(png_size "$work/map/layer0.png") == "88 64" ]] && grep -q "rows sum to 1" "$work/map.txt"
+then pass "attention-map writes an 88x64 heatmap for 2 heads"
+else fail "attention-map writes an 88x64 heatmap for 2 heads"; cat "$work/map.txt"; fi
+expect_error "attention-map: id out of range" "is not a token id" attention-map \
+  --checkpoint "$work/cmp/softmax/checkpoint.safetensors" --ids 1,99
+expect_error "attention-map: synthetic model needs ids" "give its input as --ids" attention-map \
+  --checkpoint "$work/cmp/softmax/checkpoint.safetensors" --text hello
+
 echo "$failures failed"
 [[ $failures -eq 0 ]]

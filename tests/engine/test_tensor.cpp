@@ -33,6 +33,22 @@ TEST_CASE("storage is 64-byte aligned and freed blocks are reused by size") {
   CHECK(allocator_stats().system_allocs - before.system_allocs == 2);
 }
 
+TEST_CASE("nearby large sizes share a block and the cache stays bounded") {
+  release_cached_blocks();
+  const auto before = allocator_stats();
+  { Tensor a = Tensor::empty({1000, 1000}); }
+  { Tensor b = Tensor::empty({1000, 1001}); }  // same size class: the block is reused
+  CHECK(allocator_stats().system_allocs - before.system_allocs == 1);
+  // Ever-changing shapes (padded batches) must not grow the cache past its 1 GiB bound.
+  // Without the bound these 3 MB..330 MB blocks would keep ~4 GB cached (empty() never
+  // touches the pages, so this is cheap).
+  for (int64_t rows = 200; rows < 20000; rows = rows * 21 / 20) {
+    Tensor c = Tensor::empty({rows, 4096});
+  }
+  CHECK(allocator_stats().bytes_cached <= (size_t{1} << 30) + size_t{64} * 1024 * 1024);
+  release_cached_blocks();
+}
+
 TEST_CASE("peak memory tracks the high-water mark") {
   reset_peak_bytes();
   const size_t base = allocator_stats().bytes_in_use;

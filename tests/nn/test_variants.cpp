@@ -1,6 +1,7 @@
 // Every attention variant through AttentionLayer: finite-difference gradients of the input and
 // every parameter, causality for causal variants, the Linformer projection against plain
 // loops, a fixed R without gradient, and bad specs.
+#include "attention/linformer.h"
 #include "nn/attention_layer.h"
 #include "nn/transformer.h"
 #include "tests/helpers.h"
@@ -158,5 +159,41 @@ TEST_CASE("a linear-attention LM generates with its RNN state exactly as the ful
   for (int t = 0; t < 9; ++t) {
     const auto logits = model.step(ids.values[t], caches);
     for (int v = 0; v < 7; ++v) CHECK(logits[v] == doctest::Approx(full.data()[t * 7 + v]).epsilon(1e-4));
+  }
+}
+
+TEST_CASE("attention maps: rows sum to 1, causal maps see no future, and they make the output") {
+  std::vector<std::pair<std::string, bool>> cases;
+  for (const auto& v : kCausal) cases.push_back({v, true}), cases.push_back({v, false});
+  for (const auto& v : kEncoderOnly) cases.push_back({v, false});
+  for (const auto& [variant, causal] : cases) {
+    CAPTURE(variant);
+    CAPTURE(causal);
+    Rng rng(21);
+    AttentionLayer layer(layer_config(variant, causal), rng, 0.3f);
+    const int64_t B = 2, T = 7, H = 2, C = 8, D = 4;
+    Tensor x = random({B, T, C}, 22, 1, false);
+    Tensor w = layer.weights(x);
+    const bool linformer = variant.rfind("linformer", 0) == 0;
+    const int64_t K = linformer ? 4 : T;
+    REQUIRE(w.shape() == Shape{B, H, T, K});
+    for (int64_t row = 0; row < B * H * T; ++row) {
+      double total = 0;
+      for (int64_t j = 0; j < K; ++j) {
+        const float a = w.data()[row * K + j];
+        CHECK(a >= 0.0f);
+        if (causal && j > row % T) CHECK(a == 0.0f);
+        total += a;
+      }
+      CHECK(total == doctest::Approx(1.0).epsilon(1e-5));
+    }
+    // The layer's output is c_proj(weights @ values), values being v (Linformer: F v).
+    NoGradGuard no_grad;
+    Tensor qkv = layer.c_attn.forward(x);
+    const int64_t n = qkv.size(2) / C;
+    Tensor v = permute(reshape(slice(qkv, 2, (n - 1) * C, C), {B, T, H, D}), {0, 2, 1, 3});
+    if (linformer) v = linformer_project(layer.proj_f.defined() ? layer.proj_f : layer.proj_e, v);
+    Tensor mixed = reshape(permute(matmul(w, v), {0, 2, 1, 3}), {B, T, C});
+    CHECK(max_abs_diff(layer.forward(x), layer.c_proj.forward(mixed)) < 1e-4);
   }
 }

@@ -1,0 +1,29 @@
+// What one training run reports to `attn compare`: the loss curve, the final numbers, the cost.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace attn {
+
+struct RunSummary {
+  std::string variant;
+  std::vector<double> losses;   // training loss at every step
+  std::vector<double> step_ms;  // wall time of every step
+  double val_loss = -1;         // last evaluation (LM tasks)
+  double accuracy = -1;         // last evaluation, where the task defines it
+  double tokens_per_step = 0;   // tokens the model processed per step (padding included)
+  int64_t parameters = 0;
+  double peak_mb = 0;           // allocator high-water mark above what was live at the start
+  double seconds = 0;           // whole run, evaluations included
+
+  // Mean training loss of the last 5% of steps (a single step's loss is noisy).
+  double final_loss() const;
+  double median_step_ms() const;
+  double tokens_per_second() const { return tokens_per_step / (median_step_ms() / 1e3); }
+  nlohmann::json to_json() const;  // everything but the per-step vectors, plus the derived numbers
+};
+
+}  // namespace attn
