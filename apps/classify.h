@@ -19,6 +19,7 @@ struct ClassifyOptions {
   std::string pooling = "mean";             // mean | cls
   ModelConfig model;                        // context = maximum sequence length
   int64_t batch = 32, steps = 1000, warmup = 100;
+  bool bucket = true;                       // batches of similar lengths (less padding)
   float lr = 1e-3f, weight_decay = 0.01f;
   uint64_t seed = 1;
   int threads = 0;

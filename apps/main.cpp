@@ -56,6 +56,7 @@ void add_classification_data_options(CLI::App* k, ClassifyOptions& cls) {
   k->add_option("--tokenizer", cls.tokenizer, "csv: byte or word")->capture_default_str();
   k->add_option("--vocab-words", cls.vocab_words, "csv word level: vocabulary size")->capture_default_str();
   k->add_option("--pooling", cls.pooling, "mean or cls")->capture_default_str();
+  k->add_option("--bucket", cls.bucket, "batch examples of similar length (less padding)")->capture_default_str();
 }
 
 void add_train(CLI::App& app, TrainOptions& o, bool& resume) {

@@ -78,6 +78,7 @@ class Canvas {
 
 std::string number_label(double v) {
   char buf[32];
+  if (std::abs(v) < 1e-12) v = 0;  // no "-0" from accumulated tick steps
   if (v != 0 && (std::abs(v) >= 1e5 || std::abs(v) < 1e-3)) std::snprintf(buf, sizeof buf, "%.0e", v);
   else std::snprintf(buf, sizeof buf, "%g", v);
   return buf;
@@ -86,8 +87,12 @@ std::string number_label(double v) {
 // Round tick values covering [lo, hi]: powers of ten on a log axis, 1-2-5 steps otherwise.
 std::vector<double> ticks(double lo, double hi, bool log_axis) {
   std::vector<double> t;
-  if (log_axis) {
-    for (double p = std::floor(lo); p <= std::ceil(hi) + 1e-9; p += 1) t.push_back(p);
+  if (log_axis) {  // powers of ten; also 2x and 5x when the axis spans under two decades
+    const bool fine = hi - lo < 2;
+    for (double p = std::floor(lo); p <= std::ceil(hi) + 1e-9; p += 1) {
+      t.push_back(p);
+      if (fine) t.push_back(p + std::log10(2.0)), t.push_back(p + std::log10(5.0));
+    }
     return t;
   }
   const double raw = (hi - lo) / 6, mag = std::pow(10, std::floor(std::log10(raw)));
