@@ -3,8 +3,10 @@
 #   scripts/setup.sh          build dependencies
 #   scripts/setup.sh --bench  also PyTorch (the benchmark peer) with OpenMP OpenBLAS
 set -euo pipefail
-packages=(meson ninja-build g++ pkg-config cmake libdnnl-dev doctest-dev libcli11-dev
-          nlohmann-json3-dev libstb-dev)
+# ocl-icd-opencl-dev: oneDNN's CMake config looks for OpenCL even in a CPU-only build, and
+# apt only recommends it (the script installs without recommends).
+packages=(meson ninja-build g++ pkg-config cmake libdnnl-dev ocl-icd-opencl-dev doctest-dev
+          libcli11-dev nlohmann-json3-dev libstb-dev)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-torch libopenblas0-openmp python3-numpy)
 fi
