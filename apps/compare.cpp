@@ -42,6 +42,9 @@ void print_table(const std::vector<RunSummary>& runs, bool has_accuracy) {
                 r.final_loss(), has_accuracy ? 100 * r.accuracy : r.val_loss,
                 has_accuracy ? "%" : " ", r.median_step_ms(), r.tokens_per_second(),
                 static_cast<long long>(r.parameters), r.peak_mb, r.seconds);
+  if (!runs.empty())
+    for (const auto& [name, accuracy] : runs.front().baselines)
+      std::printf("%-28s %10s %8.2f%%   (baseline: no model)\n", name.c_str(), "", 100 * accuracy);
 }
 
 }  // namespace
@@ -106,6 +109,7 @@ int run_compare(CompareOptions o) {
   print_table(runs, has_accuracy);
 
   nlohmann::json j = {{"task", o.task}, {"runs", nlohmann::json::array()}};
+  if (!runs.empty() && !runs.front().baselines.empty()) j["baselines"] = runs.front().baselines;
   j["settings"] = lm ? nlohmann::json(o.lm) :
       nlohmann::json{{"steps", o.cls.steps}, {"batch", o.cls.batch}, {"lr", o.cls.lr},
                      {"seed", o.cls.seed}, {"model", o.cls.model}, {"pooling", o.cls.pooling}};

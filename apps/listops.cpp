@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -147,8 +148,32 @@ std::string to_text(const std::vector<int32_t>& tokens) {
   static const char* names[] = {"<pad>", "0", "1", "2", "3", "4", "5", "6", "7",
                                 "8",     "9", "[MIN", "[MAX", "[MED", "[SM", "]"};
   std::string s;
-  for (int32_t t : tokens) s += (s.empty() ? "" : " ") + std::string(t >= 0 && t < 16 ? names[t] : "?");
+  for (int32_t t : tokens) {
+    if (!s.empty()) s += ' ';
+    s += t >= 0 && t < 16 ? names[t] : "?";
+  }
   return s;
+}
+
+double outer_operator_baseline(const std::vector<Example>& train, const std::vector<Example>& test) {
+  if (test.empty()) return 0;
+  std::map<int32_t, std::vector<int64_t>> label_counts;  // first token -> count per label
+  std::vector<int64_t> overall(10, 0);
+  for (const auto& ex : train) {
+    auto& counts = label_counts[ex.tokens.at(0)];
+    counts.resize(10, 0);
+    counts[ex.label]++, overall[ex.label]++;
+  }
+  auto most_frequent = [](const std::vector<int64_t>& counts) {
+    return static_cast<int32_t>(std::max_element(counts.begin(), counts.end()) - counts.begin());
+  };
+  const int32_t fallback = most_frequent(overall);  // a first token never seen in training
+  int64_t correct = 0;
+  for (const auto& ex : test) {
+    const auto it = label_counts.find(ex.tokens.at(0));
+    correct += ex.label == (it == label_counts.end() ? fallback : most_frequent(it->second));
+  }
+  return static_cast<double>(correct) / test.size();
 }
 
 }  // namespace attn::listops

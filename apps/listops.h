@@ -34,6 +34,12 @@ int32_t evaluate(const std::vector<int32_t>& tokens);
 // tolerated, parentheses stripped, "]" a token. Errors name the file and line.
 std::vector<Example> read_tsv(const std::string& path);
 
+// Test accuracy of the shortcut that reads only the outermost operator: for each first token,
+// the label most frequent after it in `train` (MAX -> 9, MIN -> 0, ...). Encoders on ListOps
+// plateau at this level until they learn to evaluate what is nested inside; it is the bar
+// above which a model shows it has learned more than the first token.
+double outer_operator_baseline(const std::vector<Example>& train, const std::vector<Example>& test);
+
 // "[MAX 2 [MIN 9 4 ] ]" (the parenthesis-free form), for messages and debugging.
 std::string to_text(const std::vector<int32_t>& tokens);
 

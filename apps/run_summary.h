@@ -1,6 +1,7 @@
 // What one training run reports to `attn compare`: the loss curve, the final numbers, the cost.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@ struct RunSummary {
   int64_t parameters = 0;
   double peak_mb = 0;           // allocator high-water mark above what was live at the start
   double seconds = 0;           // whole run, evaluations included
+  // Test accuracy of trivial predictors on the same data (classification): "majority class",
+  // and for ListOps "outer-operator shortcut". The same for every variant of a comparison.
+  std::map<std::string, double> baselines;
 
   // Mean training loss of the last 5% of steps (a single step's loss is noisy).
   double final_loss() const;

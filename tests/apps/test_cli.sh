@@ -167,6 +167,14 @@ if grep -q "^linear:chunk=4 " "$work/cmp.txt" && [[ $(png_size "$work/cmp/loss.p
    python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["runs"]; sys.exit(0 if [x["variant"] for x in r]==["softmax","linear:chunk=4"] and all(0<=x["accuracy"]<=1 and x["ms_per_step"]>0 and x["parameters"]>0 for x in r) else 1)' "$work/cmp/compare.json"
 then pass "compare writes the table, compare.json and a 900x560 loss.png"
 else fail "compare writes the table, compare.json and a 900x560 loss.png"; cat "$work/cmp.txt"; fi
+"$attn" compare --task listops --attention softmax --listops-min-len 20 --listops-max-len 60 \
+  --listops-train 60 --listops-test 40 --context 64 --layers 1 --heads 2 --width 16 --steps 3 \
+  --batch 4 --out "$work/cmp_lo" > "$work/cmp_lo.txt" || fail "compare listops run"
+if grep -q "^majority class .*% *(baseline" "$work/cmp_lo.txt" &&
+   grep -q "^outer-operator shortcut .*% *(baseline" "$work/cmp_lo.txt" &&
+   python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["baselines"]; sys.exit(0 if sorted(b)==["majority class","outer-operator shortcut"] and all(0<v<=1 for v in b.values()) else 1)' "$work/cmp_lo/compare.json"
+then pass "compare on ListOps shows the majority-class and outer-operator baselines"
+else fail "compare on ListOps shows the majority-class and outer-operator baselines"; cat "$work/cmp_lo.txt"; fi
 expect_error "compare: unknown task" "must be copy, recall, listops or csv" compare --task poetry
 expect_error "compare: unknown variant" "unknown attention variant 'sofmax'" compare --attention softmax,sofmax
 expect_error "compare: causal Linformer" "Linformer" compare --task copy --attention linformer

@@ -73,3 +73,25 @@ TEST_CASE("bad ListOps files give clear errors with the line number") {
   write("Source\tTarget\n[MAX 2 3 ]\n");
   CHECK_THROWS_WITH(read_tsv(path), doctest::Contains(":2: expected two tab-separated columns"));
 }
+
+TEST_CASE("the outer-operator shortcut: best label per first token, learned from training data") {
+  auto ex = [](std::vector<int32_t> tokens) { return Example{tokens, evaluate(tokens)}; };
+  const Example max9 = ex({kMax, kDigit0 + 9, kDigit0 + 1, kClose});     // 9
+  const Example max7 = ex({kMax, kDigit0 + 7, kDigit0 + 2, kClose});     // 7
+  const Example min0 = ex({kMin, kDigit0 + 0, kDigit0 + 5, kClose});     // 0
+  const Example sm3 = ex({kSm, kDigit0 + 1, kDigit0 + 2, kClose});       // 3
+  // Training: MAX mostly gives 9, MIN gives 0; SM never occurs (falls back to the overall
+  // most frequent label, 9).
+  const std::vector<Example> train = {max9, max9, max7, min0};
+  CHECK(outer_operator_baseline(train, {max9, max7, min0, sm3}) == doctest::Approx(0.5));
+  CHECK(outer_operator_baseline(train, {max9, min0}) == doctest::Approx(1.0));
+  CHECK(outer_operator_baseline(train, {}) == 0);
+  // On generated data it lies between the majority class and certainty.
+  GeneratorOptions o;
+  o.min_length = 100, o.max_length = 500, o.seed = 5;
+  const auto data = generate(1000, o);
+  const std::vector<Example> first(data.begin(), data.begin() + 800), rest(data.begin() + 800, data.end());
+  const double shortcut = outer_operator_baseline(first, rest);
+  CHECK(shortcut > 0.25);
+  CHECK(shortcut < 0.45);
+}
