@@ -279,10 +279,10 @@ int run_classify(ClassifyOptions o, RunSummary* summary) {
                          {"support", actual}});
   }
   nlohmann::json result = {{"task", o.task}, {"attention", o.model.attention},
-                                 {"test_accuracy", ev.accuracy}, {"majority_baseline", majority},
-                                 {"per_class", per_class}, {"confusion", ev.confusion},
-                                 {"seconds", std::chrono::duration<double>(
-                                                 std::chrono::steady_clock::now() - t0).count()}};
+                           {"test_accuracy", ev.accuracy}, {"majority_baseline", majority},
+                           {"per_class", per_class}, {"confusion", ev.confusion},
+                           {"seconds", std::chrono::duration<double>(
+                                           std::chrono::steady_clock::now() - t0).count()}};
   if (task.outer_operator_baseline >= 0) result["outer_operator_baseline"] = task.outer_operator_baseline;
   std::ofstream(o.out + "/eval.json") << result.dump(2) << "\n";
   if (summary) {
