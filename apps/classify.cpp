@@ -9,10 +9,12 @@
 #include <map>
 #include <numeric>
 #include <nlohmann/json.hpp>
+#include <tuple>
 #include <stdexcept>
 #include <unordered_map>
 
 #include "apps/csv.h"
+#include "apps/curriculum.h"
 #include "apps/listops.h"
 #include "engine/allocator.h"
 #include "engine/parallel.h"
@@ -61,9 +63,8 @@ Task load_task(const ClassifyOptions& o) {
     } else {
       listops::GeneratorOptions g;
       g.min_length = o.listops_min_len, g.max_length = o.listops_max_len, g.seed = o.seed;
-      auto all = listops::generate(o.listops_train + o.listops_test, g);  // distinct trees
-      train.assign(all.begin(), all.begin() + o.listops_train);
-      test.assign(all.begin() + o.listops_train, all.end());
+      const int64_t train_min = o.listops_train_min_len < 0 ? o.listops_min_len : o.listops_train_min_len;
+      std::tie(train, test) = listops::generate_split(o.listops_train, o.listops_test, g, train_min);
     }
     t.train = from_listops(train), t.test = from_listops(test);
     t.outer_operator_baseline = listops::outer_operator_baseline(train, test);
@@ -146,8 +147,10 @@ void pack(const Dataset& d, const std::vector<int64_t>& index, int64_t max_T, in
 // The examples of one training step. Without bucketing: B uniform draws. With bucketing: B
 // neighbours in length order from a uniform start, so a batch pads to about its own length
 // (ListOps 100..500: roughly half the padded tokens of uniform batches).
-std::vector<int64_t> draw_batch(const std::vector<int64_t>& by_length, int64_t B, bool bucket, Rng& rng) {
-  const auto N = static_cast<int64_t>(by_length.size());
+// Only the first `pool` entries of `by_length` are drawn from (the length curriculum).
+std::vector<int64_t> draw_batch(const std::vector<int64_t>& by_length, int64_t pool, int64_t B,
+                                bool bucket, Rng& rng) {
+  const int64_t N = pool;
   std::vector<int64_t> index(B);
   if (!bucket || N < B) {
     for (auto& i : index) i = by_length[rng.below(N)];
@@ -200,6 +203,7 @@ int run_classify(ClassifyOptions o, RunSummary* summary) {
   if (o.threads > 0) set_threads(o.threads);
   if (o.batch < 1 || o.steps < 1 || o.warmup < 0 || !(o.lr > 0))
     throw std::invalid_argument("--batch, --steps and --lr must be positive");
+  if (o.curriculum < 0) throw std::invalid_argument("--curriculum must be >= 0 steps");
   const Task task = load_task(o);
   if (task.train.labels.empty() || task.test.labels.empty())
     throw std::runtime_error("the training or test set is empty");
@@ -224,20 +228,27 @@ int run_classify(ClassifyOptions o, RunSummary* summary) {
   if (!o.quiet && task.outer_operator_baseline >= 0)
     std::printf("outer-operator shortcut (best label per first token, from the training set): "
                 "%.2f%% test accuracy\n", 100 * task.outer_operator_baseline);
+  std::vector<int64_t> by_length(task.train.labels.size());  // training examples, shortest first
+  std::iota(by_length.begin(), by_length.end(), 0);
+  std::stable_sort(by_length.begin(), by_length.end(), [&](int64_t a, int64_t b) {
+    return task.train.tokens[a].size() < task.train.tokens[b].size();
+  });
+  auto train_length = [&](double q) {
+    return task.train.tokens[by_length[static_cast<size_t>(q * (by_length.size() - 1))]].size();
+  };
+  if (!o.quiet)
+    std::printf("training lengths %zu..%zu (median %zu)%s\n", train_length(0), train_length(1),
+                train_length(0.5), o.curriculum > 0 ? ", shortest first (--curriculum)" : "");
   const auto t0 = std::chrono::steady_clock::now();
   reset_peak_bytes();
   const size_t bytes_before = allocator_stats().bytes_in_use;
   RunSummary run;
   double tokens = 0;
-  std::vector<int64_t> by_length(task.train.labels.size());
-  std::iota(by_length.begin(), by_length.end(), 0);
-  std::stable_sort(by_length.begin(), by_length.end(), [&](int64_t a, int64_t b) {
-    return task.train.tokens[a].size() < task.train.tokens[b].size();
-  });
   Evaluation ev;
   for (int64_t step = 0; step < o.steps; ++step) {
     const auto step_start = std::chrono::steady_clock::now();
-    const std::vector<int64_t> index = draw_batch(by_length, o.batch, o.bucket, rng);
+    const int64_t pool = curriculum_pool(step, o.curriculum, static_cast<int64_t>(by_length.size()), o.batch);
+    const std::vector<int64_t> index = draw_batch(by_length, pool, o.batch, o.bucket, rng);
     Ids ids, labels;
     std::vector<int32_t> lengths;
     pack(task.train, index, o.model.context, cls_token, ids, lengths, labels);

@@ -14,12 +14,14 @@ struct ClassifyOptions {
   std::string task = "listops";             // listops | csv
   std::string train_file, test_file;        // TSV (listops) or CSV; listops generates if empty
   int64_t listops_min_len = 100, listops_max_len = 500, listops_train = 2000, listops_test = 500;
+  int64_t listops_train_min_len = -1;       // training lengths > this (-1: listops_min_len)
   std::string tokenizer = "word";           // csv: byte | word
   int64_t vocab_words = 20000;              // csv word level: most frequent words kept
   std::string pooling = "mean";             // mean | cls
   ModelConfig model;                        // context = maximum sequence length
   int64_t batch = 32, steps = 1000, warmup = 100;
   bool bucket = true;                       // batches of similar lengths (less padding)
+  int64_t curriculum = 0;                   // steps of the length curriculum (0: off)
   float lr = 1e-3f, weight_decay = 0.01f;
   uint64_t seed = 1;
   int threads = 0;

@@ -82,6 +82,31 @@ std::vector<Example> generate(int64_t count, const GeneratorOptions& o) {
   return out;
 }
 
+std::pair<std::vector<Example>, std::vector<Example>> generate_split(
+    int64_t train_count, int64_t test_count, const GeneratorOptions& o, int64_t train_min_length) {
+  std::vector<Example> train, test;
+  if (train_min_length == o.min_length) {  // one stream: distinct across both sets
+    auto all = generate(train_count + test_count, o);
+    train.assign(all.begin(), all.begin() + train_count);
+    test.assign(all.begin() + train_count, all.end());
+    return {std::move(train), std::move(test)};
+  }
+  GeneratorOptions for_train = o;
+  for_train.min_length = train_min_length;
+  train = generate(train_count, for_train);
+  std::set<std::vector<int32_t>> in_train;
+  for (const auto& ex : train) in_train.insert(ex.tokens);
+  GeneratorOptions for_test = o;
+  for_test.seed = o.seed + 0x9e3779b9ULL;  // an unrelated stream
+  for (auto& ex : generate(2 * test_count + 10, for_test))
+    if (static_cast<int64_t>(test.size()) < test_count && !in_train.count(ex.tokens))
+      test.push_back(std::move(ex));
+  if (static_cast<int64_t>(test.size()) < test_count)
+    throw std::runtime_error("listops: too few test trees of lengths " + std::to_string(o.min_length) +
+                             ".." + std::to_string(o.max_length) + " outside the training set");
+  return {std::move(train), std::move(test)};
+}
+
 int32_t evaluate(const std::vector<int32_t>& tokens) {
   // Stack entries: operators (negative: -op) and values (0..9).
   std::vector<int32_t> stack;

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace attn::listops {
@@ -26,6 +27,12 @@ struct GeneratorOptions {
 
 // `count` distinct examples (duplicates dropped, as LRA's set does), labels from the tree.
 std::vector<Example> generate(int64_t count, const GeneratorOptions& options);
+
+// A training and a test set of distinct trees: the test set with lengths in options' range,
+// the training set in (train_min_length, options.max_length). When the floors differ the two
+// sets come from unrelated seeds and no test tree occurs in the training set.
+std::pair<std::vector<Example>, std::vector<Example>> generate_split(
+    int64_t train_count, int64_t test_count, const GeneratorOptions& options, int64_t train_min_length);
 
 // The value of a token sequence, computed with a stack (throws on a malformed sequence).
 int32_t evaluate(const std::vector<int32_t>& tokens);

@@ -51,12 +51,17 @@ void add_classification_data_options(CLI::App* k, ClassifyOptions& cls) {
   k->add_option("--test", cls.test_file, "test file");
   k->add_option("--listops-min-len", cls.listops_min_len, "generated ListOps: lengths > this")->capture_default_str();
   k->add_option("--listops-max-len", cls.listops_max_len, "generated ListOps: lengths < this")->capture_default_str();
+  k->add_option("--listops-train-min-len", cls.listops_train_min_len,
+                "generated ListOps: training lengths > this (default: --listops-min-len)");
   k->add_option("--listops-train", cls.listops_train, "generated training examples")->capture_default_str();
   k->add_option("--listops-test", cls.listops_test, "generated test examples")->capture_default_str();
   k->add_option("--tokenizer", cls.tokenizer, "csv: byte or word")->capture_default_str();
   k->add_option("--vocab-words", cls.vocab_words, "csv word level: vocabulary size")->capture_default_str();
   k->add_option("--pooling", cls.pooling, "mean or cls")->capture_default_str();
   k->add_option("--bucket", cls.bucket, "batch examples of similar length (less padding)")->capture_default_str();
+  k->add_option("--curriculum", cls.curriculum,
+                "length curriculum: over the first N steps, draw batches from the shortest "
+                "training examples, a share growing to all (0: off)")->capture_default_str();
 }
 
 void add_train(CLI::App& app, TrainOptions& o, bool& resume) {

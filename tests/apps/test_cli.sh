@@ -175,6 +175,15 @@ if grep -q "^majority class .*% *(baseline" "$work/cmp_lo.txt" &&
    python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["baselines"]; sys.exit(0 if sorted(b)==["majority class","outer-operator shortcut"] and all(0<v<=1 for v in b.values()) else 1)' "$work/cmp_lo/compare.json"
 then pass "compare on ListOps shows the majority-class and outer-operator baselines"
 else fail "compare on ListOps shows the majority-class and outer-operator baselines"; cat "$work/cmp_lo.txt"; fi
+"$attn" classify --task listops --listops-train-min-len 10 --listops-min-len 30 --listops-max-len 60 \
+  --listops-train 80 --listops-test 20 --curriculum 4 --context 64 --layers 1 --heads 2 --width 16 \
+  --steps 6 --batch 4 --out "$work/cls_cur" > "$work/cls_cur.txt" || fail "classify with a curriculum"
+read -r shortest longest < <(sed -n 's/^training lengths \([0-9]*\)\.\.\([0-9]*\) .*shortest first.*/\1 \2/p' "$work/cls_cur.txt")
+if [[ -n "${shortest:-}" && $shortest -gt 10 && $shortest -le 30 && $longest -lt 60 ]] &&
+   [[ $(wc -l < "$work/cls_cur/metrics.jsonl") -eq 6 ]]
+then pass "classify: a lower training floor and the length curriculum"
+else fail "classify: a lower training floor and the length curriculum"; cat "$work/cls_cur.txt"; fi
+expect_error "classify: negative curriculum" "--curriculum must be >= 0" classify --curriculum -1
 expect_error "compare: unknown task" "must be copy, recall, listops or csv" compare --task poetry
 expect_error "compare: unknown variant" "unknown attention variant 'sofmax'" compare --attention softmax,sofmax
 expect_error "compare: causal Linformer" "Linformer" compare --task copy --attention linformer

@@ -45,6 +45,35 @@ TEST_CASE("generated examples: labels match the evaluator, lengths obey the stri
   CHECK(generate(20, other)[0].tokens != generate(20, o)[0].tokens);
 }
 
+TEST_CASE("a split with a lower training floor: ranges kept, test trees never in training") {
+  GeneratorOptions o;
+  o.min_length = 100, o.max_length = 300, o.seed = 5;
+  const auto [train, test] = generate_split(400, 100, o, 10);
+  REQUIRE(train.size() == 400);
+  REQUIRE(test.size() == 100);
+  std::set<std::vector<int32_t>> in_train;
+  int64_t below_test_floor = 0;
+  for (const auto& ex : train) {
+    CHECK(static_cast<int64_t>(ex.tokens.size()) > 10);
+    CHECK(static_cast<int64_t>(ex.tokens.size()) < 300);
+    CHECK(evaluate(ex.tokens) == ex.label);
+    below_test_floor += ex.tokens.size() <= 100;
+    in_train.insert(ex.tokens);
+  }
+  CHECK(below_test_floor > 100);  // the wider range is really used
+  for (const auto& ex : test) {
+    CHECK(static_cast<int64_t>(ex.tokens.size()) > 100);
+    CHECK(static_cast<int64_t>(ex.tokens.size()) < 300);
+    CHECK(evaluate(ex.tokens) == ex.label);
+    CHECK(in_train.count(ex.tokens) == 0);
+  }
+  // Same floors: one stream, the same sets as generate() gives.
+  const auto [same_train, same_test] = generate_split(30, 10, o, 100);
+  const auto all = generate(40, o);
+  CHECK(same_train[29].tokens == all[29].tokens);
+  CHECK(same_test[0].tokens == all[30].tokens);
+}
+
 TEST_CASE("LRA's TSV sample parses and every label matches the evaluator") {
   const char* dir = std::getenv("ATTN_SHARED_DATA");
   const std::string path = std::string(dir ? dir : "../shared/data") + "/listops_sample.tsv";
