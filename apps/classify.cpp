@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <nlohmann/json.hpp>
 #include <tuple>
@@ -21,6 +23,7 @@
 #include "engine/tape.h"
 #include "nn/classifier.h"
 #include "nn/optim.h"
+#include "nn/weight_average.h"
 
 namespace attn {
 namespace {
@@ -163,6 +166,7 @@ std::vector<int64_t> draw_batch(const std::vector<int64_t>& by_length, int64_t p
 
 struct Evaluation {
   double accuracy = 0;
+  double loss = 0;  // mean cross-entropy
   std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
 };
 
@@ -173,6 +177,7 @@ Evaluation evaluate(EncoderClassifier& model, const Dataset& d, int64_t classes,
   Evaluation e;
   e.confusion.assign(classes, std::vector<int64_t>(classes, 0));
   int64_t correct = 0;
+  double loss_sum = 0;
   std::vector<int64_t> order(d.labels.size());  // in length order: batches pad little
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
@@ -188,12 +193,16 @@ Evaluation evaluate(EncoderClassifier& model, const Dataset& d, int64_t classes,
     for (size_t b = 0; b < index.size(); ++b) {
       const float* row = logits.data() + b * classes;
       const int64_t pred = std::max_element(row, row + classes) - row;
+      double sum_exp = 0;  // -log softmax(row)[label], shifted by the row's maximum
+      for (int64_t c = 0; c < classes; ++c) sum_exp += std::exp(double(row[c]) - row[pred]);
+      loss_sum += std::log(sum_exp) + row[pred] - row[labels.values[b]];
       e.confusion[labels.values[b]][pred]++;
       correct += pred == labels.values[b];
     }
   }
   model.train();
   e.accuracy = static_cast<double>(correct) / std::max<size_t>(1, d.labels.size());
+  e.loss = loss_sum / std::max<size_t>(1, d.labels.size());
   return e;
 }
 
@@ -204,6 +213,7 @@ int run_classify(ClassifyOptions o, RunSummary* summary) {
   if (o.batch < 1 || o.steps < 1 || o.warmup < 0 || !(o.lr > 0))
     throw std::invalid_argument("--batch, --steps and --lr must be positive");
   if (o.curriculum < 0) throw std::invalid_argument("--curriculum must be >= 0 steps");
+  if (!(o.ema >= 0 && o.ema < 1)) throw std::invalid_argument("--ema must be in [0, 1)");
   const Task task = load_task(o);
   if (task.train.labels.empty() || task.test.labels.empty())
     throw std::runtime_error("the training or test set is empty");
@@ -212,6 +222,8 @@ int run_classify(ClassifyOptions o, RunSummary* summary) {
   o.model.causal = false;
   EncoderClassifier model(o.model, task.classes, o.pooling, o.seed);
   AdamW opt(model.arena(), {0.9f, 0.999f, 1e-8f, o.weight_decay});
+  std::unique_ptr<WeightAverage> average;  // --ema: evaluations use the averaged weights
+  if (o.ema > 0) average = std::make_unique<WeightAverage>(model.arena(), o.ema);
   std::filesystem::create_directories(o.out);
   std::ofstream metrics(o.out + "/metrics.jsonl");
   Rng rng(o.seed + 100);
@@ -237,8 +249,9 @@ int run_classify(ClassifyOptions o, RunSummary* summary) {
     return task.train.tokens[by_length[static_cast<size_t>(q * (by_length.size() - 1))]].size();
   };
   if (!o.quiet)
-    std::printf("training lengths %zu..%zu (median %zu)%s\n", train_length(0), train_length(1),
-                train_length(0.5), o.curriculum > 0 ? ", shortest first (--curriculum)" : "");
+    std::printf("training lengths %zu..%zu (median %zu)%s%s\n", train_length(0), train_length(1),
+                train_length(0.5), o.curriculum > 0 ? ", shortest first (--curriculum)" : "",
+                average ? "; evaluated with averaged weights (--ema)" : "");
   const auto t0 = std::chrono::steady_clock::now();
   reset_peak_bytes();
   const size_t bytes_before = allocator_stats().bytes_in_use;
@@ -264,17 +277,20 @@ int run_classify(ClassifyOptions o, RunSummary* summary) {
     clip_grad_norm(model.arena(), 1.0);
     const float lr = learning_rate(step, o.warmup, o.steps, o.lr, o.lr / 10);
     opt.step(lr);
+    if (average) average->update();
     run.losses.push_back(loss_value);
     run.step_ms.push_back(
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - step_start).count());
     tokens += static_cast<double>(ids.values.size());
     nlohmann::json line = {{"step", step + 1}, {"loss", loss_value}, {"lr", lr}};
     if ((step + 1) % o.eval_interval == 0 || step + 1 == o.steps) {
+      AveragedWeightsScope averaged(average.get());
       ev = evaluate(model, task.test, task.classes, o.batch, cls_token);
       line["test_accuracy"] = ev.accuracy;
+      line["test_loss"] = ev.loss;
       if (!o.quiet)
-        std::printf("step %6lld  loss %.4f  test accuracy %.2f%%  (%.0f s)\n",
-                    static_cast<long long>(step + 1), loss_value, 100 * ev.accuracy,
+        std::printf("step %6lld  loss %.4f  test loss %.4f  test accuracy %.2f%%  (%.0f s)\n",
+                    static_cast<long long>(step + 1), loss_value, ev.loss, 100 * ev.accuracy,
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     metrics << line.dump() << "\n";
@@ -290,7 +306,8 @@ int run_classify(ClassifyOptions o, RunSummary* summary) {
                          {"support", actual}});
   }
   nlohmann::json result = {{"task", o.task}, {"attention", o.model.attention},
-                           {"test_accuracy", ev.accuracy}, {"majority_baseline", majority},
+                           {"test_accuracy", ev.accuracy}, {"test_loss", ev.loss},
+                           {"majority_baseline", majority},
                            {"per_class", per_class}, {"confusion", ev.confusion},
                            {"seconds", std::chrono::duration<double>(
                                            std::chrono::steady_clock::now() - t0).count()}};

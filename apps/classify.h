@@ -22,6 +22,7 @@ struct ClassifyOptions {
   int64_t batch = 32, steps = 1000, warmup = 100;
   bool bucket = true;                       // batches of similar lengths (less padding)
   int64_t curriculum = 0;                   // steps of the length curriculum (0: off)
+  float ema = 0;                            // evaluate with weights averaged at this decay (0: off)
   float lr = 1e-3f, weight_decay = 0.01f;
   uint64_t seed = 1;
   int threads = 0;

@@ -112,7 +112,9 @@ int run_compare(CompareOptions o) {
   if (!runs.empty() && !runs.front().baselines.empty()) j["baselines"] = runs.front().baselines;
   j["settings"] = lm ? nlohmann::json(o.lm) :
       nlohmann::json{{"steps", o.cls.steps}, {"batch", o.cls.batch}, {"lr", o.cls.lr},
-                     {"seed", o.cls.seed}, {"model", o.cls.model}, {"pooling", o.cls.pooling}};
+                     {"seed", o.cls.seed}, {"model", o.cls.model}, {"pooling", o.cls.pooling},
+                     {"warmup", o.cls.warmup}, {"weight_decay", o.cls.weight_decay},
+                     {"curriculum", o.cls.curriculum}, {"ema", o.cls.ema}};
   LinePlot plot;
   plot.title = "attn compare: " + o.task + " (training loss, moving average)";
   plot.x_label = "step", plot.y_label = "loss";

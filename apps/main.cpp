@@ -45,7 +45,7 @@ void add_synthetic_task_options(CLI::App* c, TrainOptions& o) {
   c->add_option("--recall-max-pairs", o.recall_max_pairs, "recall task: most key-value pairs")->capture_default_str();
 }
 
-// The classification data settings, shared by classify and compare.
+// The classification data and training settings, shared by classify and compare.
 void add_classification_data_options(CLI::App* k, ClassifyOptions& cls) {
   k->add_option("--train", cls.train_file, "training file (TSV for listops, CSV label,text for csv)");
   k->add_option("--test", cls.test_file, "test file");
@@ -62,6 +62,9 @@ void add_classification_data_options(CLI::App* k, ClassifyOptions& cls) {
   k->add_option("--curriculum", cls.curriculum,
                 "length curriculum: over the first N steps, draw batches from the shortest "
                 "training examples, a share growing to all (0: off)")->capture_default_str();
+  k->add_option("--ema", cls.ema,
+                "evaluate with an exponential moving average of the weights at this decay, "
+                "e.g. 0.999 (0: off)")->capture_default_str();
 }
 
 void add_train(CLI::App& app, TrainOptions& o, bool& resume) {

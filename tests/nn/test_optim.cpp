@@ -1,8 +1,10 @@
 // Optimisers, schedule and clipping against their formulas.
+#include <algorithm>
 #include <cmath>
 
 #include "nn/layers.h"
 #include "nn/optim.h"
+#include "nn/weight_average.h"
 #include "tests/helpers.h"
 
 using namespace attn;
@@ -71,4 +73,29 @@ TEST_CASE("gradient clipping by global norm") {
   CHECK(toy.w.grad().data()[0] == doctest::Approx(0.6).epsilon(1e-5));
   CHECK(clip_grad_norm(arena, 10.0) == doctest::Approx(1.0).epsilon(1e-5));  // below: unchanged
   CHECK(toy.b.grad().data()[0] == doctest::Approx(0.8).epsilon(1e-5));
+}
+
+TEST_CASE("WeightAverage: follows the recurrence; the scope swaps the average in and back") {
+  Toy toy;
+  ParameterArena arena(toy.parameters());
+  WeightAverage average(arena, 0.5f);
+  // Reference: avg_0 = theta_0, then avg_n = d_n avg + (1 - d_n) theta_n with
+  // d_n = min(0.5, (1 + n) / (10 + n)) = 0.5 here once n >= 8, (1+n)/(10+n) before.
+  double ref = 1.0;  // w[0]
+  for (int n = 1; n <= 12; ++n) {
+    toy.w.data()[0] = static_cast<float>(n);
+    average.update();
+    const double d = std::min(0.5, (1.0 + n) / (10.0 + n));
+    ref = d * ref + (1 - d) * n;
+  }
+  CHECK(average.updates() == 12);
+  CHECK(average.average()[arena.offset_of(0)] == doctest::Approx(ref).epsilon(1e-6));
+  CHECK(average.average()[arena.offset_of(2)] == 3.0f);  // a fixed parameter stays
+  {
+    AveragedWeightsScope scope(&average);
+    CHECK(toy.w.data()[0] == doctest::Approx(ref).epsilon(1e-6));
+  }
+  CHECK(toy.w.data()[0] == 12.0f);
+  CHECK_THROWS_WITH_AS(WeightAverage(arena, 1.0f), doctest::Contains("decay must be in [0, 1)"),
+                       std::invalid_argument);
 }
