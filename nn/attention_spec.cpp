@@ -31,9 +31,10 @@ AttentionSpec parse_attention_spec(const std::string& text, bool causal, int64_t
   }
   if (!known)
     throw std::invalid_argument("unknown attention variant '" + spec.name + "' (known: " + names + ")");
-  auto bad = [&](const std::string& why) {
-    throw std::invalid_argument("attention '" + text + "': " + why);
+  auto error = [&](const std::string& why) {
+    return std::invalid_argument("attention '" + text + "': " + why);
   };
+  auto bad = [&](const std::string& why) { throw error(why); };
   if (colon != std::string::npos) {
     std::stringstream options(text.substr(colon + 1));
     std::string item;
@@ -48,7 +49,7 @@ AttentionSpec parse_attention_spec(const std::string& text, bool causal, int64_t
           if (used != value.size() || v < 1) throw std::invalid_argument("");
           return v;
         } catch (const std::exception&) {
-          bad(key + " must be a positive integer, got '" + value + "'");
+          throw error(key + " must be a positive integer, got '" + value + "'");
         }
       };
       if (key == "chunk" && spec.name == "linear") spec.chunk = number();
