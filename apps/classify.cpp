@@ -19,6 +19,7 @@
 #include "apps/curriculum.h"
 #include "apps/listops.h"
 #include "engine/allocator.h"
+#include "engine/cpu_share.h"
 #include "engine/parallel.h"
 #include "engine/tape.h"
 #include "nn/classifier.h"
@@ -190,6 +191,7 @@ Evaluation evaluate(EncoderClassifier& model, const Dataset& d, int64_t classes,
     std::vector<int32_t> lengths;
     pack(d, index, model.config().context, cls_token, ids, lengths, labels);
     Tensor logits = model.forward(ids, lengths);
+    share_cpu();
     for (size_t b = 0; b < index.size(); ++b) {
       const float* row = logits.data() + b * classes;
       const int64_t pred = std::max_element(row, row + classes) - row;
@@ -259,6 +261,7 @@ int run_classify(ClassifyOptions o, RunSummary* summary) {
   double tokens = 0;
   Evaluation ev;
   for (int64_t step = 0; step < o.steps; ++step) {
+    share_cpu();
     const auto step_start = std::chrono::steady_clock::now();
     const int64_t pool = curriculum_pool(step, o.curriculum, static_cast<int64_t>(by_length.size()), o.batch);
     const std::vector<int64_t> index = draw_batch(by_length, pool, o.batch, o.bucket, rng);

@@ -12,6 +12,7 @@
 #include "apps/operator_bench.h"
 #include "apps/sample.h"
 #include "apps/train_lm.h"
+#include "engine/parallel.h"
 #include "nn/attention_layer.h"
 
 using namespace attn;
@@ -23,6 +24,9 @@ std::string variants_help() {
   for (const auto& name : attention_variant_names()) s += " " + name;
   return s;
 }
+
+constexpr const char* kThreadsHelp =
+    "OpenMP threads; 0: all cores, fewer while other programs keep some busy";
 
 // The model's shape and attention variant, shared by train and classify.
 void add_model_options(CLI::App* c, ModelConfig& m) {
@@ -87,7 +91,7 @@ void add_train(CLI::App& app, TrainOptions& o, bool& resume) {
   c->add_option("--beta2", o.beta2, "AdamW beta2")->capture_default_str();
   c->add_option("--grad-clip", o.grad_clip, "clip gradients to this global norm (0: off)")->capture_default_str();
   c->add_option("--seed", o.seed, "random seed")->capture_default_str();
-  c->add_option("--threads", o.threads, "OpenMP threads (0: all cores)")->capture_default_str();
+  c->add_option("--threads", o.threads, kThreadsHelp)->capture_default_str();
   c->add_option("--eval-interval", o.eval_interval, "steps between evaluations")->capture_default_str();
   c->add_option("--eval-iters", o.eval_iters, "validation batches per evaluation")->capture_default_str();
   c->add_option("--log-interval", o.log_interval, "steps between metric lines")->capture_default_str();
@@ -120,6 +124,8 @@ int main(int argc, char** argv) {
   s->add_option("--temperature", sample.temperature, "0: greedy")->capture_default_str();
   s->add_option("--top-k", sample.top_k, "sample among the k likeliest (0: all)")->capture_default_str();
   s->add_option("--seed", sample.seed, "random seed")->capture_default_str();
+  int threads = 0;  // sample, eval, attention-map and op (the others keep theirs in their options)
+  s->add_option("--threads", threads, kThreadsHelp)->capture_default_str();
 
   std::string eval_ckpt, eval_data;
   int64_t eval_batch = 16;
@@ -127,6 +133,7 @@ int main(int argc, char** argv) {
   e->add_option("--checkpoint", eval_ckpt, "checkpoint file")->required();
   e->add_option("--data", eval_data, "UTF-8 text file")->required();
   e->add_option("--batch", eval_batch, "windows per batch")->capture_default_str();
+  e->add_option("--threads", threads, kThreadsHelp)->capture_default_str();
 
   ClassifyOptions cls;
   cls.model.n_layer = 4, cls.model.n_head = 4, cls.model.n_embd = 128, cls.model.context = 512;
@@ -140,7 +147,7 @@ int main(int argc, char** argv) {
   k->add_option("--warmup", cls.warmup)->capture_default_str();
   k->add_option("--weight-decay", cls.weight_decay)->capture_default_str();
   k->add_option("--seed", cls.seed)->capture_default_str();
-  k->add_option("--threads", cls.threads)->capture_default_str();
+  k->add_option("--threads", cls.threads, kThreadsHelp)->capture_default_str();
   k->add_option("--eval-interval", cls.eval_interval)->capture_default_str();
   k->add_option("--out", cls.out, "run folder: metrics.jsonl, eval.json")->capture_default_str();
   k->add_flag("--quiet", cls.quiet);
@@ -169,7 +176,7 @@ int main(int argc, char** argv) {
   m->add_option("--warmup", cmp_warmup, "linear warmup steps")->capture_default_str();
   m->add_option("--weight-decay", cmp.cls.weight_decay, "AdamW weight decay (classification tasks)")->capture_default_str();
   m->add_option("--seed", cmp_seed, "random seed (same for every variant)")->capture_default_str();
-  m->add_option("--threads", cmp_threads, "OpenMP threads (0: all cores)")->capture_default_str();
+  m->add_option("--threads", cmp_threads, kThreadsHelp)->capture_default_str();
   m->add_option("--out", cmp.out, "folder: one run folder per variant, compare.json, loss.png")->capture_default_str();
 
   OperatorBenchOptions bench;
@@ -183,7 +190,7 @@ int main(int argc, char** argv) {
   b->add_flag("--causal", bench.causal, "causal mask (Linformer is left out)");
   b->add_option("--repeats", bench.repeats, "timed runs per point (median)")->capture_default_str();
   b->add_option("--max-mb", bench.max_mb, "skip Synthesizer points whose T x T tensors need more")->capture_default_str();
-  b->add_option("--threads", bench.threads, "OpenMP threads (0: all cores)")->capture_default_str();
+  b->add_option("--threads", bench.threads, kThreadsHelp)->capture_default_str();
   b->add_option("--out", bench.out, "folder for bench.jsonl and the plots")->capture_default_str();
 
   AttentionMapOptions amap;
@@ -193,6 +200,7 @@ int main(int argc, char** argv) {
   a->add_option("--ids", amap.ids, "comma-separated token ids (models of synthetic tasks)");
   a->add_option("--cell", amap.cell, "pixels per weight (0: from the length)")->capture_default_str();
   a->add_option("--out", amap.out, "folder for layer<N>.png and layer<N>.npy")->capture_default_str();
+  a->add_option("--threads", threads, kThreadsHelp)->capture_default_str();
 
   OpOptions op;
   auto* o = app.add_subcommand("op", "Run one attention operator on .npy files, write output and gradients");
@@ -202,10 +210,12 @@ int main(int argc, char** argv) {
   o->add_option("--out", op.out_dir, "folder for out.npy and the gradients")->required();
   o->add_flag("--causal", op.causal, "causal mask");
   o->add_option("--chunk", op.chunk, "linear attention chunk")->capture_default_str();
+  o->add_option("--threads", threads, kThreadsHelp)->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear at once in logs too
   try {
+    set_threads(threads);
     if (app.got_subcommand("train")) {
       if (!train.data.empty()) train.task = "text";
       return train_language_model(train, resume);

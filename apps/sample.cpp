@@ -10,6 +10,7 @@
 
 #include "apps/lm_tasks.h"
 #include "apps/tokenizer.h"
+#include "engine/cpu_share.h"
 #include "engine/tape.h"
 #include "nn/checkpoint.h"
 
@@ -69,6 +70,7 @@ std::vector<int32_t> generate(LanguageModel& model, const std::vector<int32_t>& 
       const int64_t V = all.size(-1);
       logits.assign(all.data() + (n - 1) * V, all.data() + n * V);
       seq.push_back(sample_token(logits, temperature, top_k, rng));
+      share_cpu();
     }
     return {seq.begin() + prompt.size(), seq.end()};
   }
@@ -83,6 +85,7 @@ std::vector<int32_t> generate(LanguageModel& model, const std::vector<int32_t>& 
   for (int64_t i = 0; i < count; ++i) {
     const int32_t next = sample_token(logits, temperature, top_k, rng);
     seq.push_back(next);
+    share_cpu();
     if (caches[0].length == L) refill(std::max<int64_t>(1, L / 2));
     else logits = model.step(next, caches);
   }
@@ -125,6 +128,7 @@ int run_eval(const std::string& checkpoint, const std::string& data, int64_t bat
         tg.values[b * T + t] = ids[(w0 + b) * T + t + 1];
       }
     total += model->loss(in, tg).item() * B * T;
+    share_cpu();
     counted += B * T;
   }
   const double loss = total / counted;

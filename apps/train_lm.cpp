@@ -1,7 +1,5 @@
 #include "apps/train_lm.h"
 
-#include "engine/allocator.h"
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +13,7 @@
 #include <iostream>
 
 #include "engine/allocator.h"
+#include "engine/cpu_share.h"
 #include "engine/parallel.h"
 #include "engine/tape.h"
 #include "nn/checkpoint.h"
@@ -138,6 +137,7 @@ EvalResult evaluate(LanguageModel& model, const LMTask& task, int64_t batch, int
     Batch b = task.batch(true, batch, model.config().context, rng);
     Tensor logits = model.forward(b.inputs);
     loss += cross_entropy(logits, b.targets).item();
+    share_cpu();
     if (!task.reports_accuracy()) continue;
     const int64_t V = logits.size(-1);
     for (size_t r = 0; r < b.targets.values.size(); ++r) {
@@ -236,6 +236,7 @@ int train_language_model(TrainOptions o, bool resume, RunSummary* summary) {
   int64_t steps_this_run = 0, skipped = 0;
   int exit_code = 0;
   while (state.step < o.steps) {
+    share_cpu();
     const auto step_start = std::chrono::steady_clock::now();
     Batch b = task->batch(false, o.batch, o.model.context, data_rng);
     model.arena().zero_grad();

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/allocator.h"
+#include "engine/cpu_share.h"
 #include "engine/parallel.h"
 #include "engine/tape.h"
 #include "nn/optim.h"
@@ -35,7 +36,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads);
   app.add_option("--peak-gflops", peak, "measured matmul peak, for MFU");
   CLI11_PARSE(app, argc, argv);
-  if (threads > 0) set_threads(threads);
+  set_threads(threads);
 
   LanguageModel model(c, 1);
   AdamW opt(model.arena(), {});
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
   for (auto& v : tg.values) v = static_cast<int32_t>(rng.below(c.vocab_size));
   std::vector<double> ms;
   for (int64_t s = 0; s < warmup + steps; ++s) {
+    share_cpu();  // as attn train does between steps
     const auto t0 = std::chrono::steady_clock::now();
     model.arena().zero_grad();
     Tensor loss = model.loss(ids, tg);
@@ -66,7 +68,7 @@ int main(int argc, char** argv) {
   nlohmann::json out = {{"bench", "lm_step"}, {"engine", "attn"}, {"layers", c.n_layer},
                         {"heads", c.n_head}, {"width", c.n_embd}, {"context", T},
                         {"batch", batch}, {"vocab", c.vocab_size}, {"attention", c.attention},
-                        {"threads", threads > 0 ? threads : attn::threads()},
+                        {"threads", attn::threads()}, {"threads_automatic", threads_automatic()},
                         {"params", model.parameter_count()}, {"ms_per_step", median},
                         {"tokens_per_s", tokens / median * 1e3},
                         {"model_gflops_per_s", flops_per_token * tokens / median * 1e-6},

@@ -51,7 +51,8 @@ def main():
                           ("threads", 2)]:
         p.add_argument("--" + name, type=int, default=default)
     a = p.parse_args()
-    torch.set_num_threads(a.threads)
+    if a.threads > 0:  # 0: PyTorch's default (all cores)
+        torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     model = GPT(a.vocab, a.context, a.layers, a.heads, a.width)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)

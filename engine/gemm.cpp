@@ -1,5 +1,7 @@
 #include "engine/gemm.h"
 
+#include <omp.h>
+
 #include <oneapi/dnnl/dnnl.hpp>
 #include <stdexcept>
 #include <unordered_map>
@@ -21,12 +23,14 @@ GemmShape resolved(GemmShape s) {
   return s;
 }
 
+// A oneDNN primitive keeps the thread count it was created for (its OpenMP regions ask for
+// that many threads), so the team size is part of the key: see engine/cpu_share.h.
 struct Key {
-  int64_t v[11];
+  int64_t v[12];  // shape, strides, bias, and the OpenMP team size
   bool ta, tb, acc;
   float alpha;
   bool operator==(const Key& o) const {
-    for (int i = 0; i < 11; ++i)
+    for (int i = 0; i < 12; ++i)
       if (v[i] != o.v[i]) return false;
     return ta == o.ta && tb == o.tb && acc == o.acc && alpha == o.alpha;
   }
@@ -127,7 +131,7 @@ void gemm(const GemmShape& shape, const float* A, const float* B, float* C, cons
   }
   ThreadState& ts = thread_state();
   const Key key{{s.batch, s.M, s.N, s.K, s.lda, s.ldb, s.ldc, s.stride_a, s.stride_b,
-                 s.stride_c, bias != nullptr},
+                 s.stride_c, bias != nullptr, omp_get_max_threads()},
                 s.trans_a, s.trans_b, s.accumulate, s.alpha};
   auto it = ts.primitives.find(key);
   if (it == ts.primitives.end()) it = ts.primitives.emplace(key, build(s, bias != nullptr)).first;
