@@ -31,11 +31,6 @@
 namespace attn {
 namespace {
 
-// Tile sizes (query rows x key rows), chosen with bench/attention.cpp on AVX-512 and 2 cores:
-// larger key tiles amortise each small gemm's fixed cost; the S and P tiles stay in L2.
-constexpr int64_t kFwdTileQ = 128, kFwdTileK = 512;
-constexpr int64_t kBwdTileQ = 128, kBwdTileK = 256;
-
 GemmShape tile_gemm(int64_t M, int64_t N, int64_t K, bool ta, bool tb, int64_t lda, int64_t ldb,
                     int64_t ldc, float alpha, bool accumulate) {
   GemmShape s;
@@ -70,9 +65,10 @@ void softmax_attention_forward(float* out, float* lse, const float* q, const flo
                                const AttentionLayouts& lay,
                                const SoftmaxAttentionOptions& options) {
   const float scale = scale_of(options, d.D);
+  const int64_t tile_q = options.tiles.fwd_q, tile_k = options.tiles.fwd_k;
 #pragma omp parallel
   {
-    std::vector<float> S(kFwdTileQ * kFwdTileK), m(kFwdTileQ), l(kFwdTileQ);
+    std::vector<float> S(tile_q * tile_k), m(tile_q), l(tile_q);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t bh = 0; bh < d.B * d.H; ++bh) {
       const int64_t b = bh / d.H, h = bh % d.H;
@@ -83,18 +79,18 @@ void softmax_attention_forward(float* out, float* lse, const float* q, const flo
       const float* V = v + b * lay.v.batch + h * lay.v.head;
       float* O = out + b * lay.out.batch + h * lay.out.head;
       float* L = lse + bh * d.Tq;
-      for (int64_t i0 = 0; i0 < d.Tq; i0 += kFwdTileQ) {
-        const int64_t rows = std::min(kFwdTileQ, d.Tq - i0);
+      for (int64_t i0 = 0; i0 < d.Tq; i0 += tile_q) {
+        const int64_t rows = std::min(tile_q, d.Tq - i0);
         std::fill(m.begin(), m.end(), -INFINITY);
         std::fill(l.begin(), l.end(), 0.0f);
         for (int64_t r = 0; r < rows; ++r) std::fill_n(O + (i0 + r) * orow, d.D, 0.0f);
         const int64_t key_end = visible_keys(i0 + rows - 1, key_len, options.causal);
-        for (int64_t j0 = 0; j0 < key_end; j0 += kFwdTileK) {
-          const int64_t cols = std::min(kFwdTileK, key_end - j0);
-          gemm(tile_gemm(rows, cols, d.D, false, true, qr, kr, kFwdTileK, scale, false),
+        for (int64_t j0 = 0; j0 < key_end; j0 += tile_k) {
+          const int64_t cols = std::min(tile_k, key_end - j0);
+          gemm(tile_gemm(rows, cols, d.D, false, true, qr, kr, tile_k, scale, false),
                Q + i0 * qr, K + j0 * kr, S.data());
           for (int64_t r = 0; r < rows; ++r) {
-            float* s = S.data() + r * kFwdTileK;
+            float* s = S.data() + r * tile_k;
             const int64_t seen = std::clamp<int64_t>(
                 visible_keys(i0 + r, key_len, options.causal) - j0, 0, cols);
             for (int64_t c = seen; c < cols; ++c) s[c] = -INFINITY;  // masked keys
@@ -116,7 +112,7 @@ void softmax_attention_forward(float* out, float* lse, const float* q, const flo
 #pragma omp simd
               for (int64_t c = 0; c < d.D; ++c) o[c] *= correction;
           }
-          gemm(tile_gemm(rows, d.D, cols, false, false, kFwdTileK, vr, orow, 1.0f, true), S.data(),
+          gemm(tile_gemm(rows, d.D, cols, false, false, tile_k, vr, orow, 1.0f, true), S.data(),
                V + j0 * vr, O + i0 * orow);
         }
         for (int64_t r = 0; r < rows; ++r) {
@@ -137,9 +133,10 @@ void softmax_attention_backward(float* dq, float* dk, float* dv, const float* d_
                                 const AttentionLayouts& lay,
                                 const SoftmaxAttentionOptions& options) {
   const float scale = scale_of(options, d.D);
+  const int64_t tile_q = options.tiles.bwd_q, tile_k = options.tiles.bwd_k;
 #pragma omp parallel
   {
-    std::vector<float> P(kBwdTileQ * kBwdTileK), dP(kBwdTileQ * kBwdTileK), delta(d.Tq);
+    std::vector<float> P(tile_q * tile_k), dP(tile_q * tile_k), delta(d.Tq);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t bh = 0; bh < d.B * d.H; ++bh) {
       const int64_t b = bh / d.H, h = bh % d.H;
@@ -157,19 +154,19 @@ void softmax_attention_backward(float* dq, float* dk, float* dv, const float* d_
         for (int64_t c = 0; c < d.D; ++c) s += dO[t * orow + c] * O[t * orow + c];
         delta[t] = s;
       }
-      for (int64_t j0 = 0; j0 < key_len; j0 += kBwdTileK) {
-        const int64_t tile_cols = std::min(kBwdTileK, key_len - j0);
+      for (int64_t j0 = 0; j0 < key_len; j0 += tile_k) {
+        const int64_t tile_cols = std::min(tile_k, key_len - j0);
         // In causal mode only queries at >= j0 see this key tile.
-        const int64_t first_row = options.causal ? j0 / kBwdTileQ * kBwdTileQ : 0;
-        for (int64_t i0 = first_row; i0 < d.Tq; i0 += kBwdTileQ) {
-          const int64_t rows = std::min(kBwdTileQ, d.Tq - i0);
+        const int64_t first_row = options.causal ? j0 / tile_q * tile_q : 0;
+        for (int64_t i0 = first_row; i0 < d.Tq; i0 += tile_q) {
+          const int64_t rows = std::min(tile_q, d.Tq - i0);
           // Causal: this query tile sees keys up to its last row; later columns are all zero.
           const int64_t cols =
               std::min(tile_cols, visible_keys(i0 + rows - 1, key_len, options.causal) - j0);
-          gemm(tile_gemm(rows, cols, d.D, false, true, qr, kr, kBwdTileK, scale, false),
+          gemm(tile_gemm(rows, cols, d.D, false, true, qr, kr, tile_k, scale, false),
                Q + i0 * qr, K + j0 * kr, P.data());
           for (int64_t r = 0; r < rows; ++r) {
-            float* p = P.data() + r * kBwdTileK;
+            float* p = P.data() + r * tile_k;
             const int64_t seen = std::clamp<int64_t>(
                 visible_keys(i0 + r, key_len, options.causal) - j0, 0, cols);
             const float row_lse = L[i0 + r];
@@ -177,24 +174,24 @@ void softmax_attention_backward(float* dq, float* dk, float* dv, const float* d_
             for (int64_t c = 0; c < cols; ++c) p[c] = c < seen ? fast_exp(p[c] - row_lse) : 0.0f;
           }
           if (dv)  // dV_j += P^T dO_i
-            gemm(tile_gemm(cols, d.D, rows, true, false, kBwdTileK, orow, vr, 1.0f, true), P.data(),
+            gemm(tile_gemm(cols, d.D, rows, true, false, tile_k, orow, vr, 1.0f, true), P.data(),
                  dO + i0 * orow, dv + v_off + j0 * vr);
           if (!dq && !dk) continue;
           // dP = dO_i V_j^T, then dS = P * (dP - Delta) in place of dP
-          gemm(tile_gemm(rows, cols, d.D, false, true, orow, vr, kBwdTileK, 1.0f, false),
+          gemm(tile_gemm(rows, cols, d.D, false, true, orow, vr, tile_k, 1.0f, false),
                dO + i0 * orow, V + j0 * vr, dP.data());
           for (int64_t r = 0; r < rows; ++r) {
-            float* ds = dP.data() + r * kBwdTileK;
-            const float* p = P.data() + r * kBwdTileK;
+            float* ds = dP.data() + r * tile_k;
+            const float* p = P.data() + r * tile_k;
             const float dl = delta[i0 + r];
 #pragma omp simd
             for (int64_t c = 0; c < cols; ++c) ds[c] = p[c] * (ds[c] - dl);
           }
           if (dq)  // dQ_i += scale dS K_j
-            gemm(tile_gemm(rows, d.D, cols, false, false, kBwdTileK, kr, qr, scale, true),
+            gemm(tile_gemm(rows, d.D, cols, false, false, tile_k, kr, qr, scale, true),
                  dP.data(), K + j0 * kr, dq + q_off + i0 * qr);
           if (dk)  // dK_j += scale dS^T Q_i
-            gemm(tile_gemm(cols, d.D, rows, true, false, kBwdTileK, qr, kr, scale, true),
+            gemm(tile_gemm(cols, d.D, rows, true, false, tile_k, qr, kr, scale, true),
                  dP.data(), Q + i0 * qr, dk + k_off + j0 * kr);
         }
       }
@@ -242,6 +239,9 @@ void check_options(const char* op, const AttentionDims& dims, const Shape& q, co
       static_cast<int64_t>(options.key_lengths.size()) != dims.B)
     arg_error(op, "key_lengths has " + std::to_string(options.key_lengths.size()) +
                       " entries for a batch of " + std::to_string(dims.B));
+  const auto& t = options.tiles;
+  if (t.fwd_q < 1 || t.fwd_k < 1 || t.bwd_q < 1 || t.bwd_k < 1)
+    arg_error(op, "tile sizes must be positive");
 }
 
 }  // namespace

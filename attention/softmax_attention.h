@@ -12,6 +12,12 @@ struct SoftmaxAttentionOptions {
   bool causal = false;                // query t sees keys <= t (needs Tq == Tk)
   std::vector<int32_t> key_lengths;   // per batch: keys at >= length are padding (empty: none)
   float scale = 0.0f;                 // 0: 1 / sqrt(D)
+  // Tile sizes (query rows x key rows), chosen with bench/attention.cpp on AVX-512 and 2
+  // cores: larger key tiles amortise each small gemm's fixed cost; the S and P tiles stay in
+  // L2. Tests set tiny tiles so that small shapes cross many tiles.
+  struct Tiles {
+    int64_t fwd_q = 128, fwd_k = 512, bwd_q = 128, bwd_k = 256;
+  } tiles;
 };
 
 Tensor softmax_attention(const Tensor& q, const Tensor& k, const Tensor& v,

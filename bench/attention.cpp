@@ -12,7 +12,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
-#include "attention/composed.h"
+#include "testing/composed.h"
 #include "attention/linear_attention.h"
 #include "attention/linformer.h"
 #include "attention/softmax_attention.h"

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/gemm.h"
+#include "testing/matmul_peers.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/tape.h"

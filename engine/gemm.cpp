@@ -146,11 +146,4 @@ void gemm(const GemmShape& shape, const float* A, const float* B, float* C, cons
   p.matmul.execute(ts.stream, p.args);
 }
 
-void sgemm_direct(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                  int64_t ldc) {
-  dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C,
-             ldc);
-}
-
 }  // namespace attn

@@ -34,13 +34,4 @@ inline GemmShape packed_gemm(int64_t M, int64_t N, int64_t K, bool trans_a, bool
 void gemm(const GemmShape& shape, const float* A, const float* B, float* C,
           const float* bias = nullptr);
 
-// The obviously-correct triple loop with the same contract, for tests and benchmarks.
-void gemm_reference(const GemmShape& shape, const float* A, const float* B, float* C,
-                    const float* bias = nullptr);
-
-// oneDNN's plain sgemm (row-major, one matrix), the peer the matmul benchmark compares with.
-void sgemm_direct(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                  int64_t ldc);
-
 }  // namespace attn

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "attention/composed.h"
+#include "attention/mask.h"
 #include "attention/linformer.h"
 #include "attention/softmax_attention.h"
 #include "attention/softmax_kv_cache.h"

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <string>
 
-#include "engine/gradcheck.h"
+#include "testing/gradcheck.h"
 #include "engine/ops.h"
 #include "engine/tape.h"
 #include "engine/tensor.h"

@@ -1,6 +1,6 @@
 // Linear attention: composed twin, a plain prefix-sum loop, finite differences, causality,
 // chunk sizes that do and do not divide T, the recurrent step, and bad input.
-#include "attention/composed.h"
+#include "testing/composed.h"
 #include "attention/linear_attention.h"
 #include "tests/helpers.h"
 

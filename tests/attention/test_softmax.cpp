@@ -1,6 +1,6 @@
 // Fused softmax attention: against the composed twin (forward and all gradients), finite
 // differences, causality, padding, the packed [B, T, 3C] form and bad input.
-#include "attention/composed.h"
+#include "testing/composed.h"
 #include "attention/softmax_attention.h"
 #include "tests/helpers.h"
 
@@ -22,19 +22,24 @@ Grads run(F f, Tensor q, Tensor k, Tensor v, const Tensor& R) {
   return {out, q.grad().clone(), k.grad().clone(), v.grad().clone()};
 }
 
+using Tiles = SoftmaxAttentionOptions::Tiles;
+
 void check_against_twin(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, bool causal,
-                        std::vector<int32_t> lengths = {}) {
+                        std::vector<int32_t> lengths = {}, Tiles tiles = {}) {
   CAPTURE(B);
   CAPTURE(H);
   CAPTURE(Tq);
   CAPTURE(Tk);
   CAPTURE(D);
   CAPTURE(causal);
+  CAPTURE(tiles.fwd_q);
+  CAPTURE(tiles.fwd_k);
   Tensor q = random({B, H, Tq, D}, 1), k = random({B, H, Tk, D}, 2), v = random({B, H, Tk, D}, 3);
   Tensor R = random({B, H, Tq, D}, 4, 1, false);
   SoftmaxAttentionOptions o;
   o.causal = causal;
   o.key_lengths = lengths;
+  o.tiles = tiles;
   auto fused = run([&](auto& a, auto& b, auto& c) { return softmax_attention(a, b, c, o); }, q, k, v, R);
   auto twin = run([&](auto& a, auto& b, auto& c) {
     return softmax_attention_composed(a, b, c, causal, lengths);
@@ -48,7 +53,7 @@ void check_against_twin(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
 }  // namespace
 
 TEST_CASE("fused softmax attention equals the composed twin, forward and backward") {
-  // Sizes that do and do not fill the 64 x 128 tiles, with B, H, T, D all different.
+  // Sizes smaller than one tile, with B, H, T, D all different.
   check_against_twin(2, 3, 5, 5, 4, false);
   check_against_twin(2, 3, 5, 5, 4, true);
   check_against_twin(1, 2, 70, 70, 8, true);
@@ -59,11 +64,36 @@ TEST_CASE("fused softmax attention equals the composed twin, forward and backwar
   check_against_twin(2, 2, 40, 40, 8, true, {25, 40});
 }
 
+TEST_CASE("long sequences cross the default tiles: online rescale and multi-tile backward") {
+  // Forward tiles are 128 x 512 and backward 128 x 256: T = 600 spans two key tiles forward,
+  // 1100 three, 2100 five; the causal backward skips and cuts tiles on the diagonal.
+  for (int64_t T : {600, 1100, 2100})
+    for (bool causal : {false, true}) check_against_twin(1, 1, T, T, 16, causal);
+  check_against_twin(1, 2, 700, 1100, 8, false, {1100});  // cross-attention, Tq != Tk
+}
+
+TEST_CASE("tiny tiles: small shapes cross many tiles of every shape") {
+  // Tiles of 3..7 rows make T = 50 cross 8-17 tiles, with ragged last tiles, key tiles wider
+  // and narrower than query tiles, and causal diagonals inside a tile.
+  for (Tiles tiles : {Tiles{3, 5, 4, 7}, Tiles{7, 3, 5, 4}, Tiles{1, 1, 1, 1}, Tiles{16, 16, 16, 16}})
+    for (bool causal : {false, true}) {
+      check_against_twin(2, 2, 50, 50, 8, causal, {}, tiles);
+      check_against_twin(2, 1, 37, 37, 4, causal, {37, 20}, tiles);  // padding
+    }
+  check_against_twin(1, 2, 23, 41, 8, false, {}, Tiles{4, 6, 5, 3});  // Tq != Tk
+  SoftmaxAttentionOptions bad;
+  bad.tiles.bwd_k = 0;
+  Tensor q = Tensor::zeros({1, 1, 4, 4});
+  CHECK_THROWS_WITH(softmax_attention(q, q, q, bad), doctest::Contains("tile sizes must be positive"));
+}
+
 TEST_CASE("finite-difference gradients of the fused operator") {
-  for (bool causal : {false, true}) {
+  for (bool causal : {false, true})
+    for (Tiles tiles : {Tiles{}, Tiles{2, 3, 3, 2}}) {  // one tile, and several per axis
     Tensor q = random({1, 2, 6, 3}, 5), k = random({1, 2, 6, 3}, 6), v = random({1, 2, 6, 3}, 7);
     SoftmaxAttentionOptions o;
     o.causal = causal;
+    o.tiles = tiles;
     CHECK_GRADCHECK([o](const std::vector<Tensor>& in) { return softmax_attention(in[0], in[1], in[2], o); },
                     {q, k, v});
   }

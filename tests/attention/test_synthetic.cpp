@@ -1,6 +1,6 @@
 // The Synthesizer's fused tail softmax(mask(logits)) V: composed twin, finite differences,
 // batch-shared logits (their gradient sums over the batch), causality, bad input.
-#include "attention/composed.h"
+#include "testing/composed.h"
 #include "attention/synthetic_attention.h"
 #include "tests/helpers.h"
 

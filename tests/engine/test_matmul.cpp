@@ -1,6 +1,7 @@
 // The oneDNN product against the triple-loop reference, every transpose, batched and shared,
 // then the gradient of the op in each form.
 #include "engine/gemm.h"
+#include "testing/matmul_peers.h"
 #include "tests/helpers.h"
 
 using namespace attn;

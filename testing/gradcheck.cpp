@@ -1,4 +1,4 @@
-#include "engine/gradcheck.h"
+#include "testing/gradcheck.h"
 
 #include <cmath>
 #include <numeric>
@@ -72,7 +72,10 @@ GradcheckResult gradcheck(const TensorFn& f, std::vector<Tensor> inputs,
       }
     }
   }
-  if (result.skipped * 4 > result.checked + result.skipped) {  // too few smooth points
+  if (result.checked == 0) {  // a check that compared nothing must not pass
+    result.ok = false;
+    report << "nothing was checked: no input requires a gradient, or every element was skipped\n";
+  } else if (result.skipped * 4 > result.checked + result.skipped) {  // too few smooth points
     result.ok = false;
     report << result.skipped << " of " << result.checked + result.skipped
            << " elements sat on kinks; choose inputs away from them\n";

@@ -9,7 +9,8 @@
 // truncation error O(h^2)) that float rounding of f (~1e-7 relative) stays below the
 // tolerance; only outputs that depend on element j change, so rounding noise stays local.
 // An element where the half-step difference disagrees with the full-step one sits on a kink
-// (relu at 0) and is skipped; more than a quarter skipped fails the check.
+// (relu at 0) and is skipped; more than a quarter skipped fails the check, and so does a
+// check that compared no element at all.
 #pragma once
 #include <functional>
 #include <string>

@@ -1,6 +1,6 @@
-// The reference product: three loops, double accumulation. Slow on purpose; tests compare
-// the oneDNN path against it.
-#include "engine/gemm.h"
+#include "testing/matmul_peers.h"
+
+#include <oneapi/dnnl/dnnl.hpp>
 
 namespace attn {
 
@@ -29,6 +29,13 @@ void gemm_reference(const GemmShape& shape, const float* A, const float* B, floa
         c[i * s.ldc + j] = s.accumulate ? c[i * s.ldc + j] + value : value;
       }
   }
+}
+
+void sgemm_direct(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                  int64_t ldc) {
+  dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C,
+             ldc);
 }
 
 }  // namespace attn

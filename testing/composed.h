@@ -1,7 +1,7 @@
 // Composed twins of the fused attention operators: the same math written with basic engine
 // ops (matmul, softmax, ...), so autograd derives their gradients independently. Tests check
 // each fused operator against its twin, forward and backward. Slow and memory-hungry on
-// purpose (they materialise T x T).
+// purpose (they materialise T x T). Test and benchmark support, never used by the layers.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -10,10 +10,6 @@
 #include "engine/tensor.h"
 
 namespace attn {
-
-// A constant [B, H, Tq, Tk] tensor: 0 where query i may see key j, -inf elsewhere.
-Tensor attention_mask(int64_t B, int64_t H, int64_t Tq, int64_t Tk, bool causal,
-                      const std::vector<int32_t>& key_lengths);
 
 // softmax(q k^T scale + mask) v
 Tensor softmax_attention_composed(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
