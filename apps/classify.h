@@ -1,9 +1,12 @@
 // `attn classify`: trains the encoder classifier on ListOps (generated with LRA's rules, or
 // LRA TSV files) or on label,text CSV files (byte- or word-level), then reports accuracy,
 // per-class precision and recall and the confusion matrix (stdout and <out>/eval.json).
+// Checkpoints, --resume and --stop-after as `attn train`.
 #pragma once
 #include <cstdint>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "apps/run_summary.h"
 #include "nn/config.h"
@@ -26,13 +29,20 @@ struct ClassifyOptions {
   float lr = 1e-3f, weight_decay = 0.01f;
   uint64_t seed = 1;
   int threads = 0;
-  int64_t eval_interval = 250;
+  int64_t eval_interval = 250, log_interval = 10, ckpt_interval = 500;
+  int64_t stop_after = 0;        // stop (with a checkpoint) after this many steps, as if interrupted
+  int64_t keep_checkpoints = 0;  // also keep checkpoint-<step>.safetensors of the last N saves
   std::string out = "runs/classify";
   bool quiet = false;
+  bool skip_nonfinite = false;   // skip a step whose loss or gradient is not finite, instead of stopping
 };
 
+void to_json(nlohmann::json& j, const ClassifyOptions& o);
+void from_json(const nlohmann::json& j, ClassifyOptions& o);
+
+// Runs (or, with resume, continues) a training through the shared trainer (apps/trainer.h).
 // Returns the process exit code; fills `summary` (if given) with the loss curve, the final
 // test accuracy and the run's cost.
-int run_classify(ClassifyOptions options, RunSummary* summary = nullptr);
+int run_classify(ClassifyOptions options, bool resume = false, RunSummary* summary = nullptr);
 
 }  // namespace attn

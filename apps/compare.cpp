@@ -94,7 +94,7 @@ int run_compare(CompareOptions o) {
     } else {
       ClassifyOptions c = o.cls;
       c.task = o.task, c.model.attention = variant, c.out = folder, c.quiet = true;
-      code = run_classify(c, &run);
+      code = run_classify(c, false, &run);
     }
     if (code != 0) std::printf("attn compare: %s stopped with code %d\n", variant.c_str(), code);
     std::printf("  final loss %.4f, %s %.4f, %.1f ms/step, %.0f s\n", run.final_loss(),

@@ -71,6 +71,23 @@ void add_classification_data_options(CLI::App* k, ClassifyOptions& cls) {
                 "e.g. 0.999 (0: off)")->capture_default_str();
 }
 
+// The options of the shared training loop (apps/trainer.h), for train and classify.
+template <class Options>
+void add_loop_options(CLI::App* c, Options& o, bool& resume, const std::string& out_help) {
+  c->add_option("--threads", o.threads, kThreadsHelp)->capture_default_str();
+  c->add_option("--eval-interval", o.eval_interval, "steps between evaluations")->capture_default_str();
+  c->add_option("--log-interval", o.log_interval, "steps between metric lines")->capture_default_str();
+  c->add_option("--ckpt-interval", o.ckpt_interval, "steps between checkpoints")->capture_default_str();
+  c->add_option("--keep-checkpoints", o.keep_checkpoints,
+                 "besides the latest, keep numbered copies of the last N checkpoints")->capture_default_str();
+  c->add_option("--stop-after", o.stop_after, "stop after N steps with a checkpoint, as if interrupted");
+  c->add_option("--out", o.out, out_help)->capture_default_str();
+  c->add_flag("--resume", resume, "continue the run in --out from its checkpoint");
+  c->add_flag("--quiet", o.quiet, "no progress output");
+  c->add_flag("--skip-nonfinite", o.skip_nonfinite,
+              "skip a step whose loss or gradient is NaN/inf instead of stopping");
+}
+
 void add_train(CLI::App& app, TrainOptions& o, bool& resume) {
   auto* c = app.add_subcommand("train", "Train a causal language model (text file, copy or recall task)");
   c->add_option("--task", o.task, "copy or recall (built-in, no data) or text")->capture_default_str();
@@ -91,19 +108,8 @@ void add_train(CLI::App& app, TrainOptions& o, bool& resume) {
   c->add_option("--beta2", o.beta2, "AdamW beta2")->capture_default_str();
   c->add_option("--grad-clip", o.grad_clip, "clip gradients to this global norm (0: off)")->capture_default_str();
   c->add_option("--seed", o.seed, "random seed")->capture_default_str();
-  c->add_option("--threads", o.threads, kThreadsHelp)->capture_default_str();
-  c->add_option("--eval-interval", o.eval_interval, "steps between evaluations")->capture_default_str();
   c->add_option("--eval-iters", o.eval_iters, "validation batches per evaluation")->capture_default_str();
-  c->add_option("--log-interval", o.log_interval, "steps between metric lines")->capture_default_str();
-  c->add_option("--ckpt-interval", o.ckpt_interval, "steps between checkpoints")->capture_default_str();
-  c->add_option("--keep-checkpoints", o.keep_checkpoints,
-                 "besides the latest, keep numbered copies of the last N checkpoints")->capture_default_str();
-  c->add_option("--stop-after", o.stop_after, "stop after N steps with a checkpoint, as if interrupted");
-  c->add_option("--out", o.out, "run folder: metrics.jsonl, config.json, checkpoint")->capture_default_str();
-  c->add_flag("--resume", resume, "continue the run in --out from its checkpoint");
-  c->add_flag("--quiet", o.quiet, "no progress output");
-  c->add_flag("--skip-nonfinite", o.skip_nonfinite,
-              "skip a step whose loss or gradient is NaN/inf instead of stopping");
+  add_loop_options(c, o, resume, "run folder: metrics.jsonl, config.json, checkpoint");
 }
 
 }  // namespace
@@ -141,16 +147,14 @@ int main(int argc, char** argv) {
   k->add_option("--task", cls.task, "listops (generated with LRA's rules, or --train/--test TSV) or csv")->capture_default_str();
   add_classification_data_options(k, cls);
   add_model_options(k, cls.model);
-  k->add_option("--batch", cls.batch)->capture_default_str();
-  k->add_option("--steps", cls.steps)->capture_default_str();
-  k->add_option("--lr", cls.lr)->capture_default_str();
-  k->add_option("--warmup", cls.warmup)->capture_default_str();
-  k->add_option("--weight-decay", cls.weight_decay)->capture_default_str();
-  k->add_option("--seed", cls.seed)->capture_default_str();
-  k->add_option("--threads", cls.threads, kThreadsHelp)->capture_default_str();
-  k->add_option("--eval-interval", cls.eval_interval)->capture_default_str();
-  k->add_option("--out", cls.out, "run folder: metrics.jsonl, eval.json")->capture_default_str();
-  k->add_flag("--quiet", cls.quiet);
+  k->add_option("--batch", cls.batch, "sequences per step")->capture_default_str();
+  k->add_option("--steps", cls.steps, "optimizer steps")->capture_default_str();
+  k->add_option("--lr", cls.lr, "peak learning rate (cosine decay to a tenth of it)")->capture_default_str();
+  k->add_option("--warmup", cls.warmup, "linear warmup steps")->capture_default_str();
+  k->add_option("--weight-decay", cls.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
+  k->add_option("--seed", cls.seed, "random seed")->capture_default_str();
+  bool cls_resume = false;
+  add_loop_options(k, cls, cls_resume, "run folder: metrics.jsonl, config.json, checkpoint, eval.json");
 
   CompareOptions cmp;
   ModelConfig cmp_model;
@@ -223,7 +227,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("sample")) return run_sample(sample);
     if (app.got_subcommand("eval")) return run_eval(eval_ckpt, eval_data, eval_batch);
     if (app.got_subcommand("op")) return run_op(op);
-    if (app.got_subcommand("classify")) return run_classify(cls);
+    if (app.got_subcommand("classify")) return run_classify(cls, cls_resume);
     if (app.got_subcommand("compare")) {
       TrainOptions& t = cmp.lm;
       ClassifyOptions& c = cmp.cls;

@@ -22,6 +22,8 @@ struct RunSummary {
   // Test accuracy of trivial predictors on the same data (classification): "majority class",
   // and for ListOps "outer-operator shortcut". The same for every variant of a comparison.
   std::map<std::string, double> baselines;
+  nlohmann::json last_evaluation;  // the metrics fields of the last evaluation
+  bool finished = false;           // reached the last step (not stopped or interrupted)
 
   // Mean training loss of the last 5% of steps (a single step's loss is noisy).
   double final_loss() const;

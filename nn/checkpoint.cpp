@@ -27,7 +27,8 @@ std::array<uint64_t, 4> rng_from(const nlohmann::json& j) {
 }  // namespace
 
 void save_checkpoint(const std::string& path, const ModelConfig& config, ParameterArena& arena,
-                     AdamW* optimizer, const TrainState& state, const nlohmann::json& extra) {
+                     AdamW* optimizer, const TrainState& state, const nlohmann::json& extra,
+                     const std::vector<TensorRef>& more) {
   std::vector<TensorRef> refs;
   const auto& params = arena.parameters();
   for (size_t i = 0; i < params.size(); ++i)
@@ -39,6 +40,7 @@ void save_checkpoint(const std::string& path, const ModelConfig& config, Paramet
       refs.push_back({"optimizer.exp_avg_sq." + params[i].name, params[i].value.shape(),
                       optimizer->exp_avg_sq().data() + arena.offset_of(i)});
     }
+  refs.insert(refs.end(), more.begin(), more.end());
   const nlohmann::json st = {{"step", state.step},
                              {"optimizer_steps", optimizer ? optimizer->steps() : 0},
                              {"data_rng", rng_json(state.data_rng)},
@@ -93,7 +95,7 @@ void load_parameters(const Checkpoint& ckpt, ParameterArena& arena) {
                           " but the model needs " + to_string(params[i].value.shape()));
   }
   for (const auto& t : ckpt.file.tensors) {
-    if (t.name.rfind("optimizer.", 0) == 0) continue;
+    if (t.name.rfind("optimizer.", 0) == 0 || t.name.rfind("ema.", 0) == 0) continue;
     bool known = false;
     for (const auto& p : params) known |= p.name == t.name;
     if (!known) fail(ckpt.path, "holds '" + t.name + "', which the model does not have");

@@ -34,13 +34,16 @@ struct Checkpoint {
   SafetensorsFile file;
 };
 
+// `more` adds tensors under names of their own (the trainer's weight average, "ema.<name>").
 void save_checkpoint(const std::string& path, const ModelConfig& config, ParameterArena& arena,
-                     AdamW* optimizer, const TrainState& state, const nlohmann::json& extra);
+                     AdamW* optimizer, const TrainState& state, const nlohmann::json& extra,
+                     const std::vector<TensorRef>& more = {});
 
 // Reads and validates the file and its metadata (throws std::runtime_error naming the file).
 Checkpoint read_checkpoint(const std::string& path);
 
-// Copies the stored parameters into the arena; every name and shape must match.
+// Copies the stored parameters into the arena; every name and shape must match (tensors
+// under "optimizer." and "ema." are state, not parameters).
 void load_parameters(const Checkpoint& ckpt, ParameterArena& arena);
 // Restores the AdamW moments and step count (the checkpoint must hold them).
 void load_optimizer(const Checkpoint& ckpt, ParameterArena& arena, AdamW& optimizer);

@@ -22,6 +22,7 @@ class EncoderClassifier : public Module {
   Tensor forward(const Ids& ids, const std::vector<int32_t>& lengths);
   const ModelConfig& config() const { return config_; }
   ParameterArena& arena() { return *arena_; }
+  Rng& dropout_rng() { return dropout_rng_; }
 
   Embedding wte, wpe;
   Tensor layerwise_projection;  // Linformer share=layerwise: one E for every layer

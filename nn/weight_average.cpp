@@ -23,6 +23,15 @@ void WeightAverage::update() {
   for (int64_t i = 0; i < n; ++i) avg[i] = d * avg[i] + (1.0f - d) * theta[i];
 }
 
+void WeightAverage::restore(const std::vector<float>& values, int64_t updates) {
+  if (values.size() != average_.size())
+    throw std::invalid_argument("weight average: " + std::to_string(values.size()) +
+                                " saved values for " + std::to_string(average_.size()) +
+                                " parameters");
+  average_ = values;
+  updates_ = updates;
+}
+
 void WeightAverage::swap_with_model() {
   std::swap_ranges(average_.begin(), average_.end(), arena_.values());
 }

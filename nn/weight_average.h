@@ -18,6 +18,8 @@ class WeightAverage {
   void swap_with_model();             // exchanges the model's weights and the average
   int64_t updates() const { return updates_; }
   const std::vector<float>& average() const { return average_; }
+  // Continues a saved average (arena-sized values after `updates` updates).
+  void restore(const std::vector<float>& values, int64_t updates);
 
  private:
   ParameterArena& arena_;

@@ -146,6 +146,30 @@ python3 -c 'import json,math,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if 
   "$work/cls/eval.json" && pass "classify learns above the majority class (test loss below chance)" || fail "classify learns above the majority class (test loss below chance)"
 expect_error "classify: csv without files" "needs --train FILE and --test FILE" classify --task csv
 
+# 5c. classify goes through the same trainer: --stop-after leaves a checkpoint, --resume gives
+# the uninterrupted run's losses and final evaluation exactly (curriculum, dropout and the
+# weight average included), and a finished run folder is not overwritten.
+cls_small=(classify --task listops --listops-train-min-len 10 --listops-min-len 20 --listops-max-len 50
+           --listops-train 80 --listops-test 30 --curriculum 5 --ema 0.9 --dropout 0.1 --context 64
+           --layers 1 --heads 2 --width 16 --steps 10 --batch 4 --eval-interval 4 --log-interval 1
+           --quiet --threads 2)
+"$attn" "${cls_small[@]}" --out "$work/cls_full" || fail "classify full run"
+"$attn" "${cls_small[@]}" --out "$work/cls_split" --stop-after 6 || fail "classify first part"
+[[ -f "$work/cls_split/checkpoint.safetensors" && ! -f "$work/cls_split/eval.json" ]] \
+  && pass "classify --stop-after: a checkpoint, no final report yet" \
+  || fail "classify --stop-after: a checkpoint, no final report yet"
+"$attn" classify --resume --out "$work/cls_split" --quiet --threads 2 || fail "classify resumed"
+evals() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["test_accuracy"], r["test_loss"])' "$1"; }
+if diff <(losses "$work/cls_full/metrics.jsonl") <(losses "$work/cls_split/metrics.jsonl") >/dev/null &&
+   [[ "$(evals "$work/cls_full/eval.json")" == "$(evals "$work/cls_split/eval.json")" ]]; then
+  pass "classify: resume gives the uninterrupted losses and evaluation"
+else
+  fail "classify: resume gives the uninterrupted losses and evaluation"
+  diff <(losses "$work/cls_full/metrics.jsonl") <(losses "$work/cls_split/metrics.jsonl")
+fi
+expect_error "classify: a finished run folder is not overwritten" "already holds a checkpoint" \
+  "${cls_small[@]}" --out "$work/cls_full"
+
 # 6. A run folder without room for checkpoints is refused before training (needs a small
 # tmpfs; skipped where mounting is not allowed).
 mkdir -p "$work/tiny_fs"
@@ -177,7 +201,7 @@ then pass "compare on ListOps shows the majority-class and outer-operator baseli
 else fail "compare on ListOps shows the majority-class and outer-operator baselines"; cat "$work/cmp_lo.txt"; fi
 "$attn" classify --task listops --listops-train-min-len 10 --listops-min-len 30 --listops-max-len 60 \
   --listops-train 80 --listops-test 20 --curriculum 4 --ema 0.9 --context 64 --layers 1 --heads 2 --width 16 \
-  --steps 6 --batch 4 --out "$work/cls_cur" > "$work/cls_cur.txt" || fail "classify with a curriculum"
+  --steps 6 --batch 4 --log-interval 1 --out "$work/cls_cur" > "$work/cls_cur.txt" || fail "classify with a curriculum"
 read -r shortest longest < <(sed -n 's/^training lengths \([0-9]*\)\.\.\([0-9]*\) .*shortest first.*/\1 \2/p' "$work/cls_cur.txt")
 if [[ -n "${shortest:-}" && $shortest -gt 10 && $shortest -le 30 && $longest -lt 60 ]] &&
    [[ $(wc -l < "$work/cls_cur/metrics.jsonl") -eq 6 ]] && grep -q "evaluated with averaged weights" "$work/cls_cur.txt"
