@@ -41,4 +41,15 @@ Tensor synthetic_attention_composed(const Tensor& logits, const Tensor& v, bool 
   return matmul(softmax(add(l, attention_mask(B, H, T, T, causal, {}))), v);
 }
 
+Tensor mixture_attention_composed(const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& S, const Tensor& a, bool causal,
+                                  const std::vector<int32_t>& key_lengths) {
+  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
+  Tensor dot = scale(matmul(q, k, false, true), 1.0f / std::sqrt(static_cast<float>(D)));
+  // A batch-shared S broadcasts as its trailing [H, T, T].
+  Tensor s = S.size(0) == 1 && B > 1 ? reshape(S, {H, T, T}) : S;
+  Tensor logits = add(mul(dot, sub(Tensor::scalar(1.0f), a)), mul(s, a));
+  return matmul(softmax(add(logits, attention_mask(B, H, T, T, causal, key_lengths))), v);
+}
+
 }  // namespace attn

@@ -21,6 +21,11 @@ Tensor softmax_attention_composed(const Tensor& q, const Tensor& k, const Tensor
 Tensor linear_attention_composed(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                                  float eps = 1e-6f);
 
+// softmax(mask((1 - a) q k^T / sqrt(D) + a S)) v, S [B or 1, H, T, T], a [1].
+Tensor mixture_attention_composed(const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& S, const Tensor& a, bool causal,
+                                  const std::vector<int32_t>& key_lengths = {});
+
 // softmax(logits + mask) v with logits [B or 1, H, T, T] (broadcast over the batch).
 Tensor synthetic_attention_composed(const Tensor& logits, const Tensor& v, bool causal);
 
