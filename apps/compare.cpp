@@ -7,7 +7,7 @@
 #include <stdexcept>
 
 #include "apps/plot.h"
-#include "nn/attention_spec.h"
+#include "nn/attention_registry.h"
 
 namespace attn {
 namespace {
@@ -52,8 +52,8 @@ void print_table(const std::vector<RunSummary>& runs, bool has_accuracy) {
 std::vector<std::string> split_variant_list(const std::string& list, bool causal) {
   std::vector<std::string> variants;
   if (list == "all") {
-    for (const auto& name : attention_variant_names())
-      if (!(causal && name == "linformer")) variants.push_back(name);
+    for (const auto& entry : attention_variants())
+      if (!causal || entry.causal) variants.push_back(entry.name);
     return variants;
   }
   size_t start = 0;

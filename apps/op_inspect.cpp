@@ -10,6 +10,7 @@
 
 #include "attention/linear_attention.h"
 #include "attention/linformer.h"
+#include "attention/mixture_attention.h"
 #include "attention/softmax_attention.h"
 #include "attention/synthetic_attention.h"
 #include "engine/npy.h"
@@ -54,12 +55,10 @@ const std::map<std::string, OpSpec>& operators() {
       {"mixture",
        {{"q", "k", "v", "s", "alpha"},
         [](auto& t, const OpOptions& o) {
-          // logits = (1 - a) q k^T / sqrt(D) + a s,  a = sigmoid(alpha)
-          const float inv = 1.0f / std::sqrt(static_cast<float>(t["q"].size(-1)));
-          Tensor a = sigmoid(t["alpha"]);
-          Tensor dot = scale(matmul(t["q"], t["k"], false, true), inv);
-          Tensor logits = add(mul(dot, sub(Tensor::scalar(1.0f), a)), mul(t["s"], a));
-          return synthetic_attention(logits, t["v"], o.causal);
+          // softmax((1 - a) q k^T / sqrt(D) + a s) v,  a = sigmoid(alpha): one fused node
+          MixtureAttentionOptions m;
+          m.causal = o.causal;
+          return mixture_attention(t["q"], t["k"], t["v"], t["s"], sigmoid(t["alpha"]), m);
         }}},
       {"linformer",
        {{"q", "k", "v", "e", "f"},

@@ -33,7 +33,7 @@ double median_ms(int repeats, F&& run) {
 
 // Variants that hold [B, H, T, T] logits and probabilities (and their gradients).
 bool is_quadratic(const std::string& variant) {
-  return variant.rfind("synth-", 0) == 0;
+  return find_attention_variant(parse_attention_spec(variant, false, 1 << 20).name).quadratic_memory;
 }
 
 struct Measurement {

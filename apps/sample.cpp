@@ -61,19 +61,8 @@ std::vector<int32_t> generate(LanguageModel& model, const std::vector<int32_t>& 
   const int64_t L = model.config().context;
   std::vector<int32_t> seq = prompt;
   std::vector<float> logits;
-  if (!model.supports_step()) {  // no single-step form: recompute the last L tokens each time
-    NoGradGuard no_grad;
-    for (int64_t i = 0; i < count; ++i) {
-      const int64_t n = std::min<int64_t>(static_cast<int64_t>(seq.size()), L);
-      Ids window{{1, n}, std::vector<int32_t>(seq.end() - n, seq.end())};
-      Tensor all = model.forward(window);
-      const int64_t V = all.size(-1);
-      logits.assign(all.data() + (n - 1) * V, all.data() + n * V);
-      seq.push_back(sample_token(logits, temperature, top_k, rng));
-      share_cpu();
-    }
-    return {seq.begin() + prompt.size(), seq.end()};
-  }
+  if (!model.supports_step())  // every causal variant has one (tests/nn/test_variants.cpp)
+    throw std::invalid_argument("generate: this model's attention has no single-step form");
   auto caches = model.new_caches();
   // Feeds the last `n` tokens of seq into fresh caches (the cache holds L positions).
   auto refill = [&](int64_t n) {

@@ -1,26 +1,17 @@
 // AttentionLayer: the input projection (q, k, v side by side in one [C, 3C] matrix, as GPT-2;
 // only v for the pure Synthesizer variants), the chosen attention variant with its own
-// parameters, and the output projection. The variant comes from a spec string (see
-// nn/attention_spec.h): "softmax", "linear", "linformer:k=64", "synth-random", ...
+// parameters (nn/attention_variant.h, made by the registry from a spec string such as
+// "softmax", "linear", "linformer:k=64", "synth-random"), and the output projection.
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "attention/linear_attention.h"
-#include "nn/attention_spec.h"
+#include "nn/attention_registry.h"
 #include "nn/config.h"
 #include "nn/layers.h"
 
 namespace attn {
-
-// What one layer remembers between generation steps: keys and values for softmax attention,
-// the RNN state for linear attention.
-struct AttentionCache {
-  Tensor k, v;  // [H, L, D]
-  LinearAttentionState linear;
-  int64_t length = 0;
-};
 
 class AttentionLayer : public Module {
  public:
@@ -34,27 +25,21 @@ class AttentionLayer : public Module {
   // [B, H, T, T] with rows summing to 1; for linear attention the implied normalised
   // phi(q) phi(k)^T; for Linformer [B, H, T, k] over the k projected keys.
   Tensor weights(const Tensor& x) const;
+  const AttentionVariant& variant() const { return *variant_; }
 
-  // One token x [1, 1, C] at position cache.length (softmax and linear variants only).
-  bool supports_step() const { return spec_.name == "softmax" || spec_.name == "linear"; }
+  // One token x [1, 1, C] at position cache.length (causal variants).
+  bool supports_step() const { return variant_->has_step(); }
   Tensor step(const Tensor& x, AttentionCache& cache) const;
   AttentionCache new_cache() const;
   const AttentionSpec& spec() const { return spec_; }
 
   Linear c_attn, c_proj;
-  // Variant parameters (undefined when the variant has none of them).
-  Tensor proj_e, proj_f;           // Linformer E, F
-  Tensor synth_r, synth_r2;        // Random R (or R1, R2 factors)
-  Tensor mix_logit;                // mixtures: s = sigmoid(mix_logit)
-  std::unique_ptr<Linear> dense_1, dense_2, dense_b;  // Dense MLP / factorized Dense
 
  private:
-  Tensor synthesizer_logits(const Tensor& x, int64_t T) const;  // [B or 1, H, T, T]
+  void check_length(int64_t T) const;
   AttentionSpec spec_;
   int64_t n_head_, context_;
-  bool causal_;
-  const Tensor* layerwise_projection_;
-  Tensor tile_a_, repeat_b_;  // factorized Dense expansion matrices (constants)
+  std::unique_ptr<AttentionVariant> variant_;
 };
 
 }  // namespace attn

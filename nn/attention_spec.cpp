@@ -3,73 +3,53 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "nn/attention_registry.h"
+
 namespace attn {
 
-std::vector<std::string> attention_variant_names() {
-  return {"softmax",           "linear",           "linformer",
-          "synth-dense",       "synth-random",     "synth-random-fixed",
-          "synth-fact-random", "synth-fact-dense", "synth-random+softmax",
-          "synth-dense+softmax"};
+void AttentionSpec::fail(const std::string& why) const {
+  throw std::invalid_argument("attention '" + text + "': " + why);
 }
 
-bool AttentionSpec::uses_dot_product() const {
-  return name == "softmax" || name == "linear" || name == "linformer" ||
-         name.find("+softmax") != std::string::npos;
+int64_t AttentionSpec::integer(const std::string& key, int64_t fallback) const {
+  auto it = options.find(key);
+  if (it == options.end()) return fallback;
+  try {
+    size_t used = 0;
+    const long long v = std::stoll(it->second, &used);
+    if (used == it->second.size() && v >= 1) return v;
+  } catch (const std::exception&) {
+  }
+  fail(key + " must be a positive integer, got '" + it->second + "'");
 }
 
-bool AttentionSpec::is_synthesizer() const { return name.rfind("synth-", 0) == 0; }
+std::string AttentionSpec::word(const std::string& key, const std::string& fallback) const {
+  auto it = options.find(key);
+  return it == options.end() ? fallback : it->second;
+}
 
 AttentionSpec parse_attention_spec(const std::string& text, bool causal, int64_t L) {
   AttentionSpec spec;
+  spec.text = text;
   const auto colon = text.find(':');
   spec.name = text.substr(0, colon);
-  bool known = false;
-  std::string names;
-  for (const auto& n : attention_variant_names()) {
-    known |= n == spec.name;
-    names += (names.empty() ? "" : ", ") + n;
-  }
-  if (!known)
-    throw std::invalid_argument("unknown attention variant '" + spec.name + "' (known: " + names + ")");
-  auto error = [&](const std::string& why) {
-    return std::invalid_argument("attention '" + text + "': " + why);
-  };
-  auto bad = [&](const std::string& why) { throw error(why); };
+  const AttentionVariantEntry& entry = find_attention_variant(spec.name);
   if (colon != std::string::npos) {
-    std::stringstream options(text.substr(colon + 1));
+    std::stringstream items(text.substr(colon + 1));
     std::string item;
-    while (std::getline(options, item, ',')) {
+    while (std::getline(items, item, ',')) {
       const auto eq = item.find('=');
-      if (eq == std::string::npos) bad("option '" + item + "' is not key=value");
-      const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
-      auto number = [&]() -> int64_t {
-        try {
-          size_t used = 0;
-          const long long v = std::stoll(value, &used);
-          if (used != value.size() || v < 1) throw std::invalid_argument("");
-          return v;
-        } catch (const std::exception&) {
-          throw error(key + " must be a positive integer, got '" + value + "'");
-        }
-      };
-      if (key == "chunk" && spec.name == "linear") spec.chunk = number();
-      else if (key == "k" && spec.name == "linformer") spec.k = number();
-      else if (key == "share" && spec.name == "linformer") spec.share = value;
-      else if (key == "r" && spec.name == "synth-fact-random") spec.r = number();
-      else if (key == "a" && spec.name == "synth-fact-dense") spec.a = number();
-      else bad("unknown option '" + key + "' for " + spec.name);
+      if (eq == std::string::npos) spec.fail("option '" + item + "' is not key=value");
+      const std::string key = item.substr(0, eq);
+      bool known = false;
+      for (const auto& k : entry.options) known |= k == key;
+      if (!known) spec.fail("unknown option '" + key + "' for " + spec.name);
+      spec.options[key] = item.substr(eq + 1);
     }
   }
-  if (spec.name == "linformer") {
-    if (causal)
-      bad("Linformer projects keys along the sequence, mixing future positions into every "
-          "projected key, so it cannot be causal (use it in encoders, not language models)");
-    if (spec.share != "none" && spec.share != "headwise" && spec.share != "kv" &&
-        spec.share != "layerwise")
-      bad("share must be none, headwise, kv or layerwise, got '" + spec.share + "'");
-    if (spec.k > L) bad("k = " + std::to_string(spec.k) + " exceeds the maximum length " + std::to_string(L));
-  }
-  if (spec.name == "synth-fact-dense" && spec.a > L) bad("a exceeds the maximum length");
+  if (causal && !entry.causal)
+    spec.fail(spec.name + " cannot be causal: " + entry.why_not_causal);
+  if (entry.validate) entry.validate(spec, L);
   return spec;
 }
 

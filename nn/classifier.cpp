@@ -3,7 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "nn/attention_spec.h"
+#include "nn/attention_registry.h"
 
 namespace attn {
 namespace {
@@ -32,8 +32,9 @@ EncoderClassifier::EncoderClassifier(ModelConfig config, int64_t num_classes,
   register_module("wte", wte);
   register_module("wpe", wpe);
   const AttentionSpec spec = parse_attention_spec(config_.attention, false, config_.context);
-  if (spec.name == "linformer" && spec.share == "layerwise") {
-    layerwise_projection = Tensor::randn({spec.k, config_.context}, init_rng_,
+  const auto shared_rows = find_attention_variant(spec.name).shared_projection_rows;
+  if (const int64_t rows = shared_rows ? shared_rows(spec) : 0) {  // Linformer share=layerwise
+    layerwise_projection = Tensor::randn({rows, config_.context}, init_rng_,
                                          1.0f / std::sqrt(static_cast<float>(config_.context)));
     register_parameter("linformer_e", layerwise_projection);
   }

@@ -18,7 +18,9 @@ void Module::register_module(const std::string& name, Module& child) {
 
 void Module::collect(const std::string& prefix, std::vector<NamedParameter>& out) const {
   for (const auto& p : own_) out.push_back({prefix + p.name, p.value, p.decay, p.trainable});
-  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", out);
+  // A child registered without a name lends its parameters to this module's own names.
+  for (const auto& [name, child] : children_)
+    child->collect(name.empty() ? prefix : prefix + name + ".", out);
 }
 
 std::vector<NamedParameter> Module::parameters() const {

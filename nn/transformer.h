@@ -42,7 +42,8 @@ class LanguageModel : public Module {
   // Mean cross-entropy of the next-token targets (ignore index -1).
   Tensor loss(const Ids& ids, const Ids& targets);
   // Generation: logits [V] of the next token after feeding `token` at position caches' length
-  // (softmax: KV cache; linear: the RNN state). Other variants recompute (supports_step()).
+  // (softmax and the Synthesizers: cached keys and values; linear: the RNN state). Every
+  // causal variant has this form; supports_step() is false only for encoders.
   bool supports_step() const { return blocks.front()->attn.supports_step(); }
   std::vector<float> step(int32_t token, std::vector<AttentionCache>& caches) const;
   std::vector<AttentionCache> new_caches() const;

@@ -25,6 +25,14 @@ const std::vector<std::string> kCausal = {
 const std::vector<std::string> kEncoderOnly = {"linformer:k=4", "linformer:k=4,share=none",
                                                "linformer:k=4,share=kv"};
 
+// A layer's parameter by its name on the layer ("synth_r", "proj_e", ...).
+Tensor parameter(const AttentionLayer& layer, const std::string& name) {
+  for (const auto& p : layer.parameters())
+    if (p.name == name) return p.value;
+  FAIL("no parameter " << name);
+  return {};
+}
+
 }  // namespace
 
 TEST_CASE("every variant's gradients (input and parameters) match finite differences") {
@@ -75,8 +83,8 @@ TEST_CASE("a fixed random Synthesizer matrix gets no gradient and is not trained
   AttentionLayer layer(layer_config("synth-random-fixed", true), rng, 0.3f);
   Tensor x = random({2, 5, 8}, 8);
   backward(sum(mul(layer.forward(x), random({2, 5, 8}, 9, 1, false))));
-  CHECK_FALSE(layer.synth_r.requires_grad());
-  CHECK_FALSE(layer.synth_r.has_grad());
+  CHECK_FALSE(parameter(layer, "synth_r").requires_grad());
+  CHECK_FALSE(parameter(layer, "synth_r").has_grad());
   CHECK(layer.c_attn.weight.has_grad());
   bool listed = false;
   for (const auto& p : layer.parameters())
@@ -97,13 +105,14 @@ TEST_CASE("Linformer projects keys and values along the sequence as E K, F V") {
   const int64_t T = 5, H = 2, D = 4, C = 8, Kp = 3, L = 10;
   Tensor qkv = layer.c_attn.forward(x);
   Tensor heads_out = Tensor::zeros({1, T, C});
+  const Tensor E = parameter(layer, "proj_e"), F = parameter(layer, "proj_f");
   for (int64_t h = 0; h < H; ++h) {
     double kp[3][4] = {}, vp[3][4] = {};
     for (int64_t r = 0; r < Kp; ++r)
       for (int64_t t = 0; t < T; ++t)
         for (int64_t d = 0; d < D; ++d) {
-          kp[r][d] += layer.proj_e.data()[(h * Kp + r) * L + t] * qkv.data()[t * 3 * C + C + h * D + d];
-          vp[r][d] += layer.proj_f.data()[(h * Kp + r) * L + t] * qkv.data()[t * 3 * C + 2 * C + h * D + d];
+          kp[r][d] += E.data()[(h * Kp + r) * L + t] * qkv.data()[t * 3 * C + C + h * D + d];
+          vp[r][d] += F.data()[(h * Kp + r) * L + t] * qkv.data()[t * 3 * C + 2 * C + h * D + d];
         }
     for (int64_t t = 0; t < T; ++t) {
       double s[3], mx = -1e30, z = 0;
@@ -144,21 +153,35 @@ TEST_CASE("bad attention specs and lengths give clear errors") {
                     doctest::Contains("sequence length 11 exceeds the maximum length L = 10"));
 }
 
-TEST_CASE("a linear-attention LM generates with its RNN state exactly as the full forward") {
-  ModelConfig c = layer_config("linear:chunk=4", true);
-  c.n_layer = 2;
-  LanguageModel model(c, 3);
-  model.eval();
-  Ids ids{{1, 9}, {1, 5, 2, 6, 0, 3, 3, 4, 1}};
-  Tensor full;
-  {
-    NoGradGuard no_grad;
-    full = model.forward(ids);
-  }
-  auto caches = model.new_caches();
-  for (int t = 0; t < 9; ++t) {
-    const auto logits = model.step(ids.values[t], caches);
-    for (int v = 0; v < 7; ++v) CHECK(logits[v] == doctest::Approx(full.data()[t * 7 + v]).epsilon(1e-4));
+TEST_CASE("every causal variant generates token by token exactly as the full forward") {
+  // Softmax reads its key-value cache, linear attention its RNN state, the Synthesizers row t
+  // of their logits (Random: R[h, t, :t+1]; Dense: one MLP row) and the mixtures both.
+  std::vector<std::string> specs = kCausal;
+  for (const auto& entry : attention_variants())  // every registered causal variant is here
+    if (entry.causal) {
+      bool listed = false;
+      for (const auto& s : kCausal) listed |= s.rfind(entry.name, 0) == 0;
+      CHECK_MESSAGE(listed, entry.name << " is missing from kCausal");
+    }
+  for (const auto& spec : specs) {
+    CAPTURE(spec);
+    ModelConfig c = layer_config(spec, true);
+    c.n_layer = 2;
+    LanguageModel model(c, 3);
+    REQUIRE(model.supports_step());
+    model.eval();
+    Ids ids{{1, 9}, {1, 5, 2, 6, 0, 3, 3, 4, 1}};
+    Tensor full;
+    {
+      NoGradGuard no_grad;
+      full = model.forward(ids);
+    }
+    auto caches = model.new_caches();
+    for (int t = 0; t < 9; ++t) {
+      const auto logits = model.step(ids.values[t], caches);
+      for (int v = 0; v < 7; ++v)
+        CHECK(logits[v] == doctest::Approx(full.data()[t * 7 + v]).epsilon(1e-4));
+    }
   }
 }
 
@@ -192,7 +215,7 @@ TEST_CASE("attention maps: rows sum to 1, causal maps see no future, and they ma
     Tensor qkv = layer.c_attn.forward(x);
     const int64_t n = qkv.size(2) / C;
     Tensor v = permute(reshape(slice(qkv, 2, (n - 1) * C, C), {B, T, H, D}), {0, 2, 1, 3});
-    if (linformer) v = linformer_project(layer.proj_f.defined() ? layer.proj_f : layer.proj_e, v);
+    v = layer.variant().weighted_values(v);  // Linformer: F v
     Tensor mixed = reshape(permute(matmul(w, v), {0, 2, 1, 3}), {B, T, C});
     CHECK(max_abs_diff(layer.forward(x), layer.c_proj.forward(mixed)) < 1e-4);
   }
