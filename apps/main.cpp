@@ -112,78 +112,88 @@ void add_train(CLI::App& app, TrainOptions& o, bool& resume) {
   add_loop_options(c, o, resume, "run folder: metrics.jsonl, config.json, checkpoint");
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"attn: train small transformers on a CPU and compare attention operators.\n" +
-               variants_help()};
-  app.require_subcommand(1);
+// Every subcommand's options, filled by CLI11.
+struct Commands {
   TrainOptions train;
-  bool resume = false;
-  add_train(app, train, resume);
-
+  bool train_resume = false, classify_resume = false;
   SampleOptions sample;
-  auto* s = app.add_subcommand("sample", "Generate text from a checkpoint (KV-cached)");
-  s->add_option("--checkpoint", sample.checkpoint, "checkpoint file")->required();
-  s->add_option("--prompt", sample.prompt, "text to continue");
-  s->add_option("--tokens", sample.tokens, "tokens to generate")->capture_default_str();
-  s->add_option("--temperature", sample.temperature, "0: greedy")->capture_default_str();
-  s->add_option("--top-k", sample.top_k, "sample among the k likeliest (0: all)")->capture_default_str();
-  s->add_option("--seed", sample.seed, "random seed")->capture_default_str();
-  int threads = 0;  // sample, eval, attention-map and op (the others keep theirs in their options)
-  s->add_option("--threads", threads, kThreadsHelp)->capture_default_str();
-
-  std::string eval_ckpt, eval_data;
+  std::string eval_checkpoint, eval_data;
   int64_t eval_batch = 16;
+  ClassifyOptions classify;
+  CompareOptions compare;
+  struct {  // compare's budget, copied into both tasks' options
+    ModelConfig model;
+    int64_t steps = 1000, batch = 32, warmup = 50;
+    float lr = 1e-3f;
+    uint64_t seed = 1;
+    int threads = 0;
+  } compare_run;
+  OperatorBenchOptions bench;
+  AttentionMapOptions map;
+  OpOptions op;
+  int threads = 0;  // sample, eval, attention-map and op (the others keep theirs in their options)
+};
+
+void add_sample(CLI::App& app, Commands& c) {
+  SampleOptions& o = c.sample;
+  auto* s = app.add_subcommand("sample", "Generate text from a checkpoint (KV-cached)");
+  s->add_option("--checkpoint", o.checkpoint, "checkpoint file")->required();
+  s->add_option("--prompt", o.prompt, "text to continue");
+  s->add_option("--tokens", o.tokens, "tokens to generate")->capture_default_str();
+  s->add_option("--temperature", o.temperature, "0: greedy")->capture_default_str();
+  s->add_option("--top-k", o.top_k, "sample among the k likeliest (0: all)")->capture_default_str();
+  s->add_option("--seed", o.seed, "random seed")->capture_default_str();
+  s->add_option("--threads", c.threads, kThreadsHelp)->capture_default_str();
   auto* e = app.add_subcommand("eval", "Loss and perplexity of a checkpoint on a text file");
-  e->add_option("--checkpoint", eval_ckpt, "checkpoint file")->required();
-  e->add_option("--data", eval_data, "UTF-8 text file")->required();
-  e->add_option("--batch", eval_batch, "windows per batch")->capture_default_str();
-  e->add_option("--threads", threads, kThreadsHelp)->capture_default_str();
+  e->add_option("--checkpoint", c.eval_checkpoint, "checkpoint file")->required();
+  e->add_option("--data", c.eval_data, "UTF-8 text file")->required();
+  e->add_option("--batch", c.eval_batch, "windows per batch")->capture_default_str();
+  e->add_option("--threads", c.threads, kThreadsHelp)->capture_default_str();
+}
 
-  ClassifyOptions cls;
-  cls.model.n_layer = 4, cls.model.n_head = 4, cls.model.n_embd = 128, cls.model.context = 512;
+void add_classify(CLI::App& app, Commands& c) {
+  ClassifyOptions& o = c.classify;
+  o.model.n_layer = 4, o.model.n_head = 4, o.model.n_embd = 128, o.model.context = 512;
   auto* k = app.add_subcommand("classify", "Train an encoder classifier (ListOps or label,text CSV)");
-  k->add_option("--task", cls.task, "listops (generated with LRA's rules, or --train/--test TSV) or csv")->capture_default_str();
-  add_classification_data_options(k, cls);
-  add_model_options(k, cls.model);
-  k->add_option("--batch", cls.batch, "sequences per step")->capture_default_str();
-  k->add_option("--steps", cls.steps, "optimizer steps")->capture_default_str();
-  k->add_option("--lr", cls.lr, "peak learning rate (cosine decay to a tenth of it)")->capture_default_str();
-  k->add_option("--warmup", cls.warmup, "linear warmup steps")->capture_default_str();
-  k->add_option("--weight-decay", cls.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
-  k->add_option("--seed", cls.seed, "random seed")->capture_default_str();
-  bool cls_resume = false;
-  add_loop_options(k, cls, cls_resume, "run folder: metrics.jsonl, config.json, checkpoint, eval.json");
+  k->add_option("--task", o.task, "listops (generated with LRA's rules, or --train/--test TSV) or csv")->capture_default_str();
+  add_classification_data_options(k, o);
+  add_model_options(k, o.model);
+  k->add_option("--batch", o.batch, "sequences per step")->capture_default_str();
+  k->add_option("--steps", o.steps, "optimizer steps")->capture_default_str();
+  k->add_option("--lr", o.lr, "peak learning rate (cosine decay to a tenth of it)")->capture_default_str();
+  k->add_option("--warmup", o.warmup, "linear warmup steps")->capture_default_str();
+  k->add_option("--weight-decay", o.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
+  k->add_option("--seed", o.seed, "random seed")->capture_default_str();
+  add_loop_options(k, o, c.classify_resume, "run folder: metrics.jsonl, config.json, checkpoint, eval.json");
+}
 
-  CompareOptions cmp;
-  ModelConfig cmp_model;
-  cmp_model.n_layer = 2, cmp_model.n_head = 4, cmp_model.n_embd = 64, cmp_model.context = 64;
-  int64_t cmp_steps = 1000, cmp_batch = 32, cmp_warmup = 50;
-  float cmp_lr = 1e-3f;
-  uint64_t cmp_seed = 1;
-  int cmp_threads = 0;
+void add_compare(CLI::App& app, Commands& c) {
+  CompareOptions& o = c.compare;
+  auto& r = c.compare_run;
+  r.model.n_layer = 2, r.model.n_head = 4, r.model.n_embd = 64, r.model.context = 64;
   auto* m = app.add_subcommand("compare", "Train every chosen attention variant on one task with the same "
                                           "budget and seed; table, compare.json, loss.png");
-  m->add_option("--task", cmp.task, "copy, recall (causal LM) or listops, csv (encoder classifier)")->capture_default_str();
-  m->add_option("--attention", cmp.attention, "comma-separated variants, or all (" + variants_help() + ")")->capture_default_str();
-  add_synthetic_task_options(m, cmp.lm);
-  add_classification_data_options(m, cmp.cls);
-  m->add_option("--layers", cmp_model.n_layer, "transformer blocks")->capture_default_str();
-  m->add_option("--heads", cmp_model.n_head, "attention heads")->capture_default_str();
-  m->add_option("--width", cmp_model.n_embd, "model width C")->capture_default_str();
-  m->add_option("--context", cmp_model.context, "context length T (at least what the task needs)")->capture_default_str();
-  m->add_option("--dropout", cmp_model.dropout, "dropout probability")->capture_default_str();
-  m->add_option("--steps", cmp_steps, "optimizer steps per variant")->capture_default_str();
-  m->add_option("--batch", cmp_batch, "sequences per step")->capture_default_str();
-  m->add_option("--lr", cmp_lr, "peak learning rate")->capture_default_str();
-  m->add_option("--warmup", cmp_warmup, "linear warmup steps")->capture_default_str();
-  m->add_option("--weight-decay", cmp.cls.weight_decay, "AdamW weight decay (classification tasks)")->capture_default_str();
-  m->add_option("--seed", cmp_seed, "random seed (same for every variant)")->capture_default_str();
-  m->add_option("--threads", cmp_threads, kThreadsHelp)->capture_default_str();
-  m->add_option("--out", cmp.out, "folder: one run folder per variant, compare.json, loss.png")->capture_default_str();
+  m->add_option("--task", o.task, "copy, recall (causal LM) or listops, csv (encoder classifier)")->capture_default_str();
+  m->add_option("--attention", o.attention, "comma-separated variants, or all (" + variants_help() + ")")->capture_default_str();
+  add_synthetic_task_options(m, o.lm);
+  add_classification_data_options(m, o.cls);
+  m->add_option("--layers", r.model.n_layer, "transformer blocks")->capture_default_str();
+  m->add_option("--heads", r.model.n_head, "attention heads")->capture_default_str();
+  m->add_option("--width", r.model.n_embd, "model width C")->capture_default_str();
+  m->add_option("--context", r.model.context, "context length T (at least what the task needs)")->capture_default_str();
+  m->add_option("--dropout", r.model.dropout, "dropout probability")->capture_default_str();
+  m->add_option("--steps", r.steps, "optimizer steps per variant")->capture_default_str();
+  m->add_option("--batch", r.batch, "sequences per step")->capture_default_str();
+  m->add_option("--lr", r.lr, "peak learning rate")->capture_default_str();
+  m->add_option("--warmup", r.warmup, "linear warmup steps")->capture_default_str();
+  m->add_option("--weight-decay", o.cls.weight_decay, "AdamW weight decay (classification tasks)")->capture_default_str();
+  m->add_option("--seed", r.seed, "random seed (same for every variant)")->capture_default_str();
+  m->add_option("--threads", r.threads, kThreadsHelp)->capture_default_str();
+  m->add_option("--out", o.out, "folder: one run folder per variant, compare.json, loss.png")->capture_default_str();
+}
 
-  OperatorBenchOptions bench;
+void add_bench_and_inspection(CLI::App& app, Commands& c) {
+  OperatorBenchOptions& bench = c.bench;
   auto* b = app.add_subcommand("bench", "Time and memory of every attention variant over a range of T; "
                                         "table, bench.jsonl, log-log time.png and memory.png");
   b->add_option("--attention", bench.attention, "comma-separated variants, or all")->capture_default_str();
@@ -196,17 +206,15 @@ int main(int argc, char** argv) {
   b->add_option("--max-mb", bench.max_mb, "skip Synthesizer points whose T x T tensors need more")->capture_default_str();
   b->add_option("--threads", bench.threads, kThreadsHelp)->capture_default_str();
   b->add_option("--out", bench.out, "folder for bench.jsonl and the plots")->capture_default_str();
-
-  AttentionMapOptions amap;
+  AttentionMapOptions& amap = c.map;
   auto* a = app.add_subcommand("attention-map", "PNG heatmaps of every layer's and head's attention weights");
   a->add_option("--checkpoint", amap.checkpoint, "language-model checkpoint")->required();
   a->add_option("--text", amap.text, "input text (models trained on text)");
   a->add_option("--ids", amap.ids, "comma-separated token ids (models of synthetic tasks)");
   a->add_option("--cell", amap.cell, "pixels per weight (0: from the length)")->capture_default_str();
   a->add_option("--out", amap.out, "folder for layer<N>.png and layer<N>.npy")->capture_default_str();
-  a->add_option("--threads", threads, kThreadsHelp)->capture_default_str();
-
-  OpOptions op;
+  a->add_option("--threads", c.threads, kThreadsHelp)->capture_default_str();
+  OpOptions& op = c.op;
   auto* o = app.add_subcommand("op", "Run one attention operator on .npy files, write output and gradients");
   o->footer(op_help());
   o->add_option("name", op.name, "softmax | linear | synthetic | mixture | linformer")->required();
@@ -214,35 +222,55 @@ int main(int argc, char** argv) {
   o->add_option("--out", op.out_dir, "folder for out.npy and the gradients")->required();
   o->add_flag("--causal", op.causal, "causal mask");
   o->add_option("--chunk", op.chunk, "linear attention chunk")->capture_default_str();
-  o->add_option("--threads", threads, kThreadsHelp)->capture_default_str();
+  o->add_option("--threads", c.threads, kThreadsHelp)->capture_default_str();
+}
 
+int run_compare_command(Commands& c) {
+  TrainOptions& t = c.compare.lm;
+  ClassifyOptions& k = c.compare.cls;
+  const auto& r = c.compare_run;
+  t.model = k.model = r.model;
+  t.steps = k.steps = r.steps, t.batch = k.batch = r.batch, t.warmup = k.warmup = r.warmup;
+  t.lr = k.lr = r.lr, t.min_lr = r.lr / 10, t.seed = k.seed = r.seed;
+  t.threads = k.threads = r.threads;
+  t.eval_interval = k.eval_interval = std::max<int64_t>(1, r.steps / 4);
+  return run_compare(c.compare);
+}
+
+int dispatch(const CLI::App& app, Commands& c) {
+  set_threads(c.threads);
+  if (app.got_subcommand("train")) {
+    if (!c.train.data.empty()) c.train.task = "text";
+    return train_language_model(c.train, c.train_resume);
+  }
+  if (app.got_subcommand("sample")) return run_sample(c.sample);
+  if (app.got_subcommand("eval")) return run_eval(c.eval_checkpoint, c.eval_data, c.eval_batch);
+  if (app.got_subcommand("op")) return run_op(c.op);
+  if (app.got_subcommand("classify")) return run_classify(c.classify, c.classify_resume);
+  if (app.got_subcommand("compare")) return run_compare_command(c);
+  if (app.got_subcommand("bench")) return run_operator_bench(c.bench);
+  if (app.got_subcommand("attention-map")) return run_attention_map(c.map);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"attn: train small transformers on a CPU and compare attention operators.\n" +
+               variants_help()};
+  app.require_subcommand(1);
+  Commands commands;
+  add_train(app, commands.train, commands.train_resume);
+  add_sample(app, commands);
+  add_classify(app, commands);
+  add_compare(app, commands);
+  add_bench_and_inspection(app, commands);
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear at once in logs too
   try {
-    set_threads(threads);
-    if (app.got_subcommand("train")) {
-      if (!train.data.empty()) train.task = "text";
-      return train_language_model(train, resume);
-    }
-    if (app.got_subcommand("sample")) return run_sample(sample);
-    if (app.got_subcommand("eval")) return run_eval(eval_ckpt, eval_data, eval_batch);
-    if (app.got_subcommand("op")) return run_op(op);
-    if (app.got_subcommand("classify")) return run_classify(cls, cls_resume);
-    if (app.got_subcommand("compare")) {
-      TrainOptions& t = cmp.lm;
-      ClassifyOptions& c = cmp.cls;
-      t.model = c.model = cmp_model;
-      t.steps = c.steps = cmp_steps, t.batch = c.batch = cmp_batch, t.warmup = c.warmup = cmp_warmup;
-      t.lr = c.lr = cmp_lr, t.min_lr = cmp_lr / 10, t.seed = c.seed = cmp_seed;
-      t.threads = c.threads = cmp_threads;
-      t.eval_interval = c.eval_interval = std::max<int64_t>(1, cmp_steps / 4);
-      return run_compare(cmp);
-    }
-    if (app.got_subcommand("bench")) return run_operator_bench(bench);
-    if (app.got_subcommand("attention-map")) return run_attention_map(amap);
+    return dispatch(app, commands);
   } catch (const std::exception& ex) {
     std::fprintf(stderr, "attn: error: %s\n", ex.what());
     return 2;
   }
-  return 0;
 }

@@ -90,16 +90,15 @@ void save_safetensors(const std::string& path, const std::vector<TensorRef>& ten
   if (ec) fail(path, "cannot replace the file: " + ec.message());
 }
 
-SafetensorsFile load_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "cannot open the checkpoint");
-  in.seekg(0, std::ios::end);
-  const auto file_size = static_cast<uint64_t>(in.tellg());
-  in.seekg(0);
+namespace {
+
+// The 8-byte length and the JSON header; leaves `in` at the start of the data.
+nlohmann::json read_header(const std::string& path, std::ifstream& in, uint64_t file_size,
+                           uint64_t& header_len) {
   if (file_size < 8) fail(path, "file is " + std::to_string(file_size) + " bytes, too short for a safetensors header");
   unsigned char len_bytes[8];
   in.read(reinterpret_cast<char*>(len_bytes), 8);
-  uint64_t header_len = 0;
+  header_len = 0;
   for (int i = 0; i < 8; ++i) header_len |= static_cast<uint64_t>(len_bytes[i]) << (8 * i);
   if (header_len > kMaxHeaderBytes) fail(path, "header length " + std::to_string(header_len) + " exceeds the 100 MiB limit (not a safetensors file?)");
   if (header_len > file_size - 8)
@@ -114,7 +113,59 @@ SafetensorsFile load_safetensors(const std::string& path) {
     fail(path, std::string("header is not valid JSON: ") + e.what());
   }
   if (!header.is_object()) fail(path, "header is not a JSON object");
+  return header;
+}
 
+// One tensor's header entry, checked against the data: its values and where they start.
+std::pair<uint64_t, StoredTensor> read_tensor(const std::string& path, const std::string& name,
+                                              const nlohmann::json& entry,
+                                              const std::string& data) {
+  const std::string where = "tensor '" + name + "'";
+  if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
+      !entry.contains("data_offsets"))
+    fail(path, where + " lacks dtype, shape or data_offsets");
+  if (entry["dtype"] != "F32")
+    fail(path, where + " has dtype " + entry["dtype"].dump() + "; attn reads only F32");
+  const auto& shape_json = entry["shape"];
+  if (!shape_json.is_array() || shape_json.size() > kMaxDims)
+    fail(path, where + " has a shape that is not a list of at most 4 sizes");
+  Shape shape;
+  uint64_t count = 1;
+  for (const auto& d : shape_json) {
+    if (!d.is_number_unsigned()) fail(path, where + " has a negative or non-integer size");
+    const uint64_t size = d.get<uint64_t>();
+    if (size != 0 && count > std::numeric_limits<uint64_t>::max() / 4 / size)
+      fail(path, where + " has a shape whose size overflows");
+    count *= size;
+    shape.push_back(static_cast<int64_t>(size));
+  }
+  const auto& off = entry["data_offsets"];
+  if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
+      !off[1].is_number_unsigned())
+    fail(path, where + " has malformed data_offsets");
+  const uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
+  if (begin > end || end > data.size())
+    fail(path, where + " has data_offsets [" + std::to_string(begin) + ", " +
+                   std::to_string(end) + "] outside the " + std::to_string(data.size()) +
+                   "-byte data (truncated?)");
+  if (end - begin != count * sizeof(float))
+    fail(path, where + " has " + std::to_string(end - begin) + " bytes for shape " +
+                   to_string(shape) + " (needs " + std::to_string(count * 4) + ")");
+  StoredTensor t{name, shape, std::vector<float>(count)};
+  std::memcpy(t.values.data(), data.data() + begin, end - begin);
+  return {begin, std::move(t)};
+}
+
+}  // namespace
+
+SafetensorsFile load_safetensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, "cannot open the checkpoint");
+  in.seekg(0, std::ios::end);
+  const auto file_size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+  uint64_t header_len = 0;
+  const nlohmann::json header = read_header(path, in, file_size, header_len);
   const uint64_t data_size = file_size - 8 - header_len;
   std::string data(data_size, '\0');
   in.read(data.data(), static_cast<std::streamsize>(data_size));
@@ -132,41 +183,8 @@ SafetensorsFile load_safetensors(const std::string& path) {
       }
       continue;
     }
-    const std::string where = "tensor '" + name + "'";
-    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
-        !entry.contains("data_offsets"))
-      fail(path, where + " lacks dtype, shape or data_offsets");
-    if (entry["dtype"] != "F32")
-      fail(path, where + " has dtype " + entry["dtype"].dump() + "; attn reads only F32");
-    const auto& shape_json = entry["shape"];
-    if (!shape_json.is_array() || shape_json.size() > kMaxDims)
-      fail(path, where + " has a shape that is not a list of at most 4 sizes");
-    Shape shape;
-    uint64_t count = 1;
-    for (const auto& d : shape_json) {
-      if (!d.is_number_unsigned()) fail(path, where + " has a negative or non-integer size");
-      const uint64_t size = d.get<uint64_t>();
-      if (size != 0 && count > std::numeric_limits<uint64_t>::max() / 4 / size)
-        fail(path, where + " has a shape whose size overflows");
-      count *= size;
-      shape.push_back(static_cast<int64_t>(size));
-    }
-    const auto& off = entry["data_offsets"];
-    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
-        !off[1].is_number_unsigned())
-      fail(path, where + " has malformed data_offsets");
-    const uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
-    if (begin > end || end > data_size)
-      fail(path, where + " has data_offsets [" + std::to_string(begin) + ", " +
-                     std::to_string(end) + "] outside the " + std::to_string(data_size) +
-                     "-byte data (truncated?)");
-    if (end - begin != count * sizeof(float))
-      fail(path, where + " has " + std::to_string(end - begin) + " bytes for shape " +
-                     to_string(shape) + " (needs " + std::to_string(count * 4) + ")");
-    StoredTensor t{name, shape, std::vector<float>(count)};
-    std::memcpy(t.values.data(), data.data() + begin, end - begin);
-    covered += end - begin;
-    by_offset.emplace_back(begin, std::move(t));
+    by_offset.push_back(read_tensor(path, name, entry, data));
+    covered += by_offset.back().second.values.size() * sizeof(float);
   }
   if (covered != data_size)
     fail(path, "tensors cover " + std::to_string(covered) + " of " + std::to_string(data_size) +
