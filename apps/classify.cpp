@@ -117,7 +117,8 @@ class ClassifierTraining : public TrainingTask {
     char text[96];
     std::snprintf(text, sizeof text, "test loss %.4f  test accuracy %.2f%%", last_.loss,
                   100 * last_.accuracy);
-    return {{{"test_accuracy", last_.accuracy}, {"test_loss", last_.loss}}, text};
+    return {{{"test_accuracy", last_.accuracy}, {"test_loss", last_.loss}}, text, last_.loss,
+            last_.accuracy};
   }
 
  private:
@@ -138,6 +139,7 @@ TrainerOptions trainer_options(const ClassifyOptions& o) {
   t.eval_interval = o.eval_interval, t.log_interval = o.log_interval;
   t.ckpt_interval = o.ckpt_interval, t.stop_after = o.stop_after;
   t.keep_checkpoints = o.keep_checkpoints, t.skip_nonfinite = o.skip_nonfinite, t.quiet = o.quiet;
+  t.progress = o.progress;
   return t;
 }
 
@@ -203,14 +205,18 @@ void report(const ClassifyOptions& o, const ClassificationData& data, const Eval
 
 }  // namespace
 
-int run_classify(ClassifyOptions o, bool resume, RunSummary* summary) {
+int run_classify(ClassifyOptions o, const RunStart& start, RunSummary* summary) {
   std::unique_ptr<Checkpoint> ckpt;
-  if (resume) {
-    ckpt = std::make_unique<Checkpoint>(read_checkpoint(checkpoint_path(o.out)));
-    const ClassifyOptions given = o;  // what the command line may still change on resume
-    o = ckpt->extra.at("options").get<ClassifyOptions>();
+  if (start.resume) {
+    ckpt = std::make_unique<Checkpoint>(read_run_checkpoint(o.out, "classify"));
+    const ClassifyOptions given = o;  // the saved run, with what the command line may change
+    o = resume_options(ckpt->extra.at("options"), nlohmann::json(given), start.given_fields,
+                       start.spellings).get<ClassifyOptions>();
     o.threads = given.threads, o.out = given.out, o.quiet = given.quiet;
-    o.stop_after = given.stop_after;
+    o.stop_after = given.stop_after, o.skip_nonfinite = given.skip_nonfinite;
+    if (o.steps < ckpt->state.step)
+      throw std::invalid_argument("--steps " + std::to_string(o.steps) + " is behind the run, "
+                                  "which is at step " + std::to_string(ckpt->state.step));
   }
   validate(o);
   if (o.threads > 0) set_threads(o.threads);

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "apps/run_options.h"
 #include "apps/run_summary.h"
 #include "nn/config.h"
 
@@ -35,6 +36,7 @@ struct ClassifyOptions {
   std::string out = "runs/classify";
   bool quiet = false;
   bool skip_nonfinite = false;   // skip a step whose loss or gradient is not finite, instead of stopping
+  bool progress = false;         // with quiet: still the live progress line on a terminal (compare)
 };
 
 void to_json(nlohmann::json& j, const ClassifyOptions& o);
@@ -43,6 +45,7 @@ void from_json(const nlohmann::json& j, ClassifyOptions& o);
 // Runs (or, with resume, continues) a training through the shared trainer (apps/trainer.h).
 // Returns the process exit code; fills `summary` (if given) with the loss curve, the final
 // test accuracy and the run's cost.
-int run_classify(ClassifyOptions options, bool resume = false, RunSummary* summary = nullptr);
+int run_classify(ClassifyOptions options, const RunStart& start = {},
+                 RunSummary* summary = nullptr);
 
 }  // namespace attn

@@ -78,6 +78,12 @@ int run_compare(CompareOptions o) {
   if (!lm && o.task != "listops" && o.task != "csv")
     throw std::invalid_argument("--task must be copy, recall, listops or csv, got '" + o.task + "'");
   const auto variants = split_variant_list(o.attention, lm);
+  for (const auto& variant : variants) {  // refuse before any training, not after some
+    const std::string folder = o.out + "/" + folder_name(variant);
+    if (std::filesystem::exists(folder + "/checkpoint.safetensors"))
+      throw std::runtime_error(folder + " already holds a run: choose another --out (or remove "
+                               "that folder); compare starts every variant afresh");
+  }
   std::filesystem::create_directories(o.out);
   std::vector<RunSummary> runs;
   for (const auto& variant : variants) {
@@ -89,12 +95,14 @@ int run_compare(CompareOptions o) {
     if (lm) {
       TrainOptions t = o.lm;
       t.task = o.task, t.model.attention = variant, t.out = folder, t.quiet = true;
+      t.progress = true;
       t.ckpt_interval = t.steps;  // one checkpoint, at the end
-      code = train_language_model(t, false, &run);
+      code = train_language_model(t, {}, &run);
     } else {
       ClassifyOptions c = o.cls;
       c.task = o.task, c.model.attention = variant, c.out = folder, c.quiet = true;
-      code = run_classify(c, false, &run);
+      c.progress = true;
+      code = run_classify(c, {}, &run);
     }
     if (code != 0) std::printf("attn compare: %s stopped with code %d\n", variant.c_str(), code);
     std::printf("  final loss %.4f, %s %.4f, %.1f ms/step, %.0f s\n", run.final_loss(),

@@ -82,7 +82,9 @@ void add_loop_options(CLI::App* c, Options& o, bool& resume, const std::string& 
                  "besides the latest, keep numbered copies of the last N checkpoints")->capture_default_str();
   c->add_option("--stop-after", o.stop_after, "stop after N steps with a checkpoint, as if interrupted");
   c->add_option("--out", o.out, out_help)->capture_default_str();
-  c->add_flag("--resume", resume, "continue the run in --out from its checkpoint");
+  c->add_flag("--resume", resume,
+              "continue the run in --out from its checkpoint (--steps N extends it; options "
+              "that define the run cannot change)");
   c->add_flag("--quiet", o.quiet, "no progress output");
   c->add_flag("--skip-nonfinite", o.skip_nonfinite,
               "skip a step whose loss or gradient is NaN/inf instead of stopping");
@@ -107,9 +109,28 @@ void add_train(CLI::App& app, TrainOptions& o, bool& resume) {
   c->add_option("--beta1", o.beta1, "AdamW beta1")->capture_default_str();
   c->add_option("--beta2", o.beta2, "AdamW beta2")->capture_default_str();
   c->add_option("--grad-clip", o.grad_clip, "clip gradients to this global norm (0: off)")->capture_default_str();
+  c->add_option("--ema", o.ema,
+                "evaluate with an exponential moving average of the weights at this decay, "
+                "e.g. 0.999 (0: off)")->capture_default_str();
   c->add_option("--seed", o.seed, "random seed")->capture_default_str();
   c->add_option("--eval-iters", o.eval_iters, "validation batches per evaluation")->capture_default_str();
   add_loop_options(c, o, resume, "run folder: metrics.jsonl, config.json, checkpoint");
+  c->add_option("--init-from", o.init_from,
+                "start a new run from this checkpoint's weights (fine-tuning: new data, "
+                "optimizer and schedule; the model's shape comes from the checkpoint)");
+}
+
+// How the run begins: --resume, and the options typed on the command line.
+RunStart run_start(const CLI::App* sub, bool resume) {
+  RunStart start;
+  start.resume = resume;
+  for (const CLI::Option* opt : sub->get_options())
+    if (opt->count() > 0 && !opt->get_lnames().empty()) {
+      const std::string spelling = "--" + opt->get_lnames().front();
+      start.spellings.push_back(spelling);
+      start.given_fields.push_back(option_field(spelling));
+    }
+  return start;
 }
 
 // Every subcommand's options, filled by CLI11.
@@ -140,8 +161,10 @@ void add_sample(CLI::App& app, Commands& c) {
   s->add_option("--checkpoint", o.checkpoint, "checkpoint file")->required();
   s->add_option("--prompt", o.prompt, "text to continue");
   s->add_option("--tokens", o.tokens, "tokens to generate")->capture_default_str();
-  s->add_option("--temperature", o.temperature, "0: greedy")->capture_default_str();
-  s->add_option("--top-k", o.top_k, "sample among the k likeliest (0: all)")->capture_default_str();
+  s->add_option("--temperature", o.sampling.temperature, "softmax temperature (0: greedy)")->capture_default_str();
+  s->add_option("--top-k", o.sampling.top_k, "sample among the k likeliest (0: all)")->capture_default_str();
+  s->add_option("--top-p", o.sampling.top_p,
+                "nucleus sampling: among the likeliest tokens whose probabilities reach p (1: all)")->capture_default_str();
   s->add_option("--seed", o.seed, "random seed")->capture_default_str();
   s->add_option("--threads", c.threads, kThreadsHelp)->capture_default_str();
   auto* e = app.add_subcommand("eval", "Loss and perplexity of a checkpoint on a text file");
@@ -241,12 +264,15 @@ int dispatch(const CLI::App& app, Commands& c) {
   set_threads(c.threads);
   if (app.got_subcommand("train")) {
     if (!c.train.data.empty()) c.train.task = "text";
-    return train_language_model(c.train, c.train_resume);
+    if (c.train_resume && !c.train.init_from.empty())
+      throw std::invalid_argument("--init-from starts a new run; it cannot be combined with --resume");
+    return train_language_model(c.train, run_start(app.get_subcommand("train"), c.train_resume));
   }
   if (app.got_subcommand("sample")) return run_sample(c.sample);
   if (app.got_subcommand("eval")) return run_eval(c.eval_checkpoint, c.eval_data, c.eval_batch);
   if (app.got_subcommand("op")) return run_op(c.op);
-  if (app.got_subcommand("classify")) return run_classify(c.classify, c.classify_resume);
+  if (app.got_subcommand("classify"))
+    return run_classify(c.classify, run_start(app.get_subcommand("classify"), c.classify_resume));
   if (app.got_subcommand("compare")) return run_compare_command(c);
   if (app.got_subcommand("bench")) return run_operator_bench(c.bench);
   if (app.got_subcommand("attention-map")) return run_attention_map(c.map);

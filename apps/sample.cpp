@@ -1,6 +1,7 @@
 #include "apps/sample.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <numeric>
@@ -16,28 +17,6 @@
 
 namespace attn {
 namespace {
-
-int32_t sample_token(std::vector<float> logits, float temperature, int64_t top_k, Rng& rng) {
-  if (temperature <= 0.0f)  // greedy
-    return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-  const int64_t V = static_cast<int64_t>(logits.size());
-  if (top_k > 0 && top_k < V) {
-    std::vector<float> sorted = logits;
-    std::nth_element(sorted.begin(), sorted.begin() + (top_k - 1), sorted.end(), std::greater<>());
-    const float cutoff = sorted[top_k - 1];
-    for (float& l : logits)
-      if (l < cutoff) l = -INFINITY;
-  }
-  const float mx = *std::max_element(logits.begin(), logits.end());
-  double total = 0;
-  for (float& l : logits) total += (l = std::exp((l - mx) / temperature));
-  double u = rng.uniform() * total;
-  for (int64_t i = 0; i < V; ++i) {
-    u -= logits[i];
-    if (u <= 0) return static_cast<int32_t>(i);
-  }
-  return static_cast<int32_t>(V - 1);
-}
 
 std::unique_ptr<LanguageModel> load_model(const Checkpoint& ckpt) {
   auto model = std::make_unique<LanguageModel>(ckpt.config, 0);
@@ -55,43 +34,93 @@ Tokenizer tokenizer_of(const Checkpoint& ckpt) {
 
 }  // namespace
 
+int32_t sample_token(std::vector<float> logits, const SamplingOptions& o, Rng& rng) {
+  if (o.temperature <= 0.0f)  // greedy
+    return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  const int64_t V = static_cast<int64_t>(logits.size());
+  if (o.top_k > 0 && o.top_k < V) {
+    std::vector<float> sorted = logits;
+    std::nth_element(sorted.begin(), sorted.begin() + (o.top_k - 1), sorted.end(), std::greater<>());
+    const float cutoff = sorted[o.top_k - 1];
+    for (float& l : logits)
+      if (l < cutoff) l = -INFINITY;
+  }
+  const float mx = *std::max_element(logits.begin(), logits.end());
+  double total = 0;
+  for (float& l : logits) total += (l = std::exp((l - mx) / o.temperature));
+  if (o.top_p < 1.0f) {  // nucleus: the likeliest tokens whose probabilities reach top_p
+    std::vector<int64_t> order(V);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return logits[a] > logits[b]; });
+    double kept = 0;
+    int64_t n = 0;
+    while (n < V && (n == 0 || kept < o.top_p * total)) kept += logits[order[n++]];
+    for (int64_t r = n; r < V; ++r) logits[order[r]] = 0.0f;
+    total = kept;
+  }
+  double u = rng.uniform() * total;
+  for (int64_t i = 0; i < V; ++i) {
+    if (logits[i] <= 0.0f) continue;
+    u -= logits[i];
+    if (u <= 0) return static_cast<int32_t>(i);
+  }
+  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
 std::vector<int32_t> generate(LanguageModel& model, const std::vector<int32_t>& prompt,
-                              int64_t count, float temperature, int64_t top_k, Rng& rng) {
+                              int64_t count, const SamplingOptions& sampling, Rng& rng) {
   if (prompt.empty()) throw std::invalid_argument("generate: the prompt is empty");
+  if (!model.supports_step())  // every causal variant has one (tests/nn/test_variants.cpp)
+    throw std::invalid_argument("generate: this model's attention has no single-step form");
   const int64_t L = model.config().context;
   std::vector<int32_t> seq = prompt;
   std::vector<float> logits;
-  if (!model.supports_step())  // every causal variant has one (tests/nn/test_variants.cpp)
-    throw std::invalid_argument("generate: this model's attention has no single-step form");
   auto caches = model.new_caches();
-  // Feeds the last `n` tokens of seq into fresh caches (the cache holds L positions).
-  auto refill = [&](int64_t n) {
-    caches = model.new_caches();
-    for (int64_t i = static_cast<int64_t>(seq.size()) - n; i < static_cast<int64_t>(seq.size()); ++i)
-      logits = model.step(seq[i], caches);
+  // Within the context, one cached step per token. Past it, as nanoGPT: the next token's
+  // logits come from the last L tokens alone (a full forward over the cropped window, whose
+  // positions start again at 0; no cache can be shifted to it).
+  auto next_logits = [&](int32_t newest) {
+    if (static_cast<int64_t>(seq.size()) <= L) return model.step(newest, caches);
+    NoGradGuard no_grad;
+    Ids window{{1, L}, std::vector<int32_t>(seq.end() - L, seq.end())};
+    Tensor all = model.forward(window);
+    const int64_t V = all.size(-1);
+    return std::vector<float>(all.data() + (L - 1) * V, all.data() + L * V);
   };
-  refill(std::min<int64_t>(static_cast<int64_t>(seq.size()), L));
+  const std::vector<int32_t> start(seq.end() - std::min<int64_t>(static_cast<int64_t>(seq.size()), L),
+                                   seq.end());
+  if (static_cast<int64_t>(seq.size()) > L) {
+    logits = next_logits(seq.back());
+  } else {
+    for (int32_t id : start) logits = model.step(id, caches);
+  }
   for (int64_t i = 0; i < count; ++i) {
-    const int32_t next = sample_token(logits, temperature, top_k, rng);
+    const int32_t next = sample_token(logits, sampling, rng);
     seq.push_back(next);
     share_cpu();
-    if (caches[0].length == L) refill(std::max<int64_t>(1, L / 2));
-    else logits = model.step(next, caches);
+    if (i + 1 < count) logits = next_logits(next);
   }
-  return {seq.begin() + prompt.size(), seq.end()};
+  return {seq.begin() + static_cast<int64_t>(prompt.size()), seq.end()};
 }
 
 int run_sample(const SampleOptions& o) {
   if (o.tokens < 0) throw std::invalid_argument("--tokens must be >= 0");
-  if (o.temperature < 0) throw std::invalid_argument("--temperature must be >= 0");
+  if (o.sampling.temperature < 0) throw std::invalid_argument("--temperature must be >= 0");
   const Checkpoint ckpt = read_checkpoint(o.checkpoint);
   const Tokenizer tok = tokenizer_of(ckpt);
   auto model = load_model(ckpt);
   std::vector<int32_t> prompt = tok.encode(o.prompt.empty() ? "\n" : o.prompt, "--prompt");
   if (prompt.empty()) prompt.push_back(0);
+  if (!(o.sampling.top_p > 0.0f && o.sampling.top_p <= 1.0f))
+    throw std::invalid_argument("--top-p must be in (0, 1]");
   Rng rng(o.seed);
-  const auto ids = generate(*model, prompt, o.tokens, o.temperature, o.top_k, rng);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto ids = generate(*model, prompt, o.tokens, o.sampling, rng);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("%s%s\n", o.prompt.c_str(), tok.decode(ids).c_str());
+  std::fprintf(stderr, "attn sample: %zu tokens in %.2f s (%.1f tokens/s)\n", ids.size(),
+               seconds, static_cast<double>(ids.size()) / std::max(seconds, 1e-9));
   return 0;
 }
 

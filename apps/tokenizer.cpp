@@ -1,6 +1,7 @@
 #include "apps/tokenizer.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
 #include <stdexcept>
 
@@ -95,10 +96,12 @@ std::vector<int32_t> Tokenizer::encode(const std::string& text, const std::strin
   ids.reserve(points.size());
   for (size_t i = 0; i < points.size(); ++i) {
     auto it = std::lower_bound(chars_.begin(), chars_.end(), points[i]);
-    if (it == chars_.end() || *it != points[i])
-      throw std::runtime_error(source + ": character U+" + std::to_string(points[i]) +
-                               " at position " + std::to_string(i) +
-                               " is not in the model's vocabulary");
+    if (it == chars_.end() || *it != points[i]) {
+      char code[16];
+      std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(points[i]));
+      throw std::runtime_error(source + ": character " + code + " at position " +
+                               std::to_string(i) + " is not in the model's vocabulary");
+    }
     ids.push_back(static_cast<int32_t>(it - chars_.begin()));
   }
   return ids;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "apps/run_options.h"
 #include "apps/trainer.h"
 #include "engine/cpu_share.h"
 #include "engine/parallel.h"
@@ -17,7 +18,7 @@ namespace attn {
   X(copy_max_len) X(recall_keys) X(recall_values) X(recall_min_pairs) X(recall_max_pairs)       \
   X(model) X(batch) X(steps) X(warmup) X(lr) X(min_lr) X(weight_decay)                          \
   X(beta1) X(beta2) X(grad_clip) X(seed) X(threads) X(eval_interval) X(eval_iters)              \
-  X(log_interval) X(ckpt_interval) X(stop_after) X(out) X(keep_checkpoints)
+  X(log_interval) X(ckpt_interval) X(stop_after) X(out) X(keep_checkpoints) X(init_from) X(ema)
 
 void to_json(nlohmann::json& j, const TrainOptions& o) {
 #define X(f) j[#f] = o.f;
@@ -52,6 +53,7 @@ void validate(const TrainOptions& o) {
   need(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, "betas must be in [0, 1)");
   need(o.grad_clip >= 0, "--grad-clip must be >= 0 (0 disables it)");
   need(o.keep_checkpoints >= 0, "--keep-checkpoints must be >= 0");
+  need(o.ema >= 0 && o.ema < 1, "--ema must be in [0, 1)");
   need(o.eval_interval > 0 && o.eval_iters > 0 && o.log_interval > 0 && o.ckpt_interval > 0,
        "intervals and --eval-iters must be positive");
   o.model.validate();
@@ -78,6 +80,7 @@ class LanguageModelTraining : public TrainingTask {
     char text[128];
     std::snprintf(text, sizeof text, "val loss %.4f  ppl %.2f", ev.loss, std::exp(ev.loss));
     r.text = text;
+    r.loss = ev.loss, r.accuracy = ev.accuracy;
     if (ev.accuracy >= 0) {
       r.metrics["val_accuracy"] = ev.accuracy;
       std::snprintf(text, sizeof text, "  accuracy %.2f%%", 100 * ev.accuracy);
@@ -96,11 +99,12 @@ TrainerOptions trainer_options(const TrainOptions& o) {
   TrainerOptions t;
   t.command = "train", t.out = o.out, t.seed = o.seed;
   t.steps = o.steps, t.warmup = o.warmup, t.lr = o.lr, t.min_lr = o.min_lr;
-  t.grad_clip = o.grad_clip;
+  t.grad_clip = o.grad_clip, t.ema = o.ema;
   t.adam = {o.beta1, o.beta2, 1e-8f, o.weight_decay};
   t.eval_interval = o.eval_interval, t.log_interval = o.log_interval;
   t.ckpt_interval = o.ckpt_interval, t.stop_after = o.stop_after;
   t.keep_checkpoints = o.keep_checkpoints, t.skip_nonfinite = o.skip_nonfinite, t.quiet = o.quiet;
+  t.progress = o.progress;
   return t;
 }
 
@@ -143,15 +147,45 @@ EvalResult evaluate(LanguageModel& model, const LMTask& task, int64_t batch, int
   return {loss / iters, task.reports_accuracy() && scored ? double(correct) / scored : -1.0};
 }
 
-int train_language_model(TrainOptions o, bool resume, RunSummary* summary) {
-  std::unique_ptr<Checkpoint> ckpt;
-  if (resume) {
-    ckpt = std::make_unique<Checkpoint>(read_checkpoint(checkpoint_path(o.out)));
-    const TrainOptions given = o;  // what the command line may still change on resume
-    o = ckpt->extra.at("options").get<TrainOptions>();
-    o.threads = given.threads, o.out = given.out, o.quiet = given.quiet;
-    o.stop_after = given.stop_after;
-    o.model = ckpt->config;
+namespace {
+
+// The options of a resumed run: the saved ones, with what the command line may change.
+TrainOptions resumed_options(const TrainOptions& given, const Checkpoint& ckpt,
+                             const RunStart& start) {
+  TrainOptions o = resume_options(ckpt.extra.at("options"), nlohmann::json(given),
+                                  start.given_fields, start.spellings)
+                       .get<TrainOptions>();
+  o.threads = given.threads, o.out = given.out, o.quiet = given.quiet;
+  o.stop_after = given.stop_after, o.skip_nonfinite = given.skip_nonfinite;
+  o.model = ckpt.config;
+  if (o.steps < ckpt.state.step)
+    throw std::invalid_argument("--steps " + std::to_string(o.steps) + " is behind the run, "
+                                "which is at step " + std::to_string(ckpt.state.step));
+  return o;
+}
+
+// --init-from: the model's shape comes from the checkpoint (dropout may change); a typed
+// shape option that disagrees with it is refused.
+void take_model_of(const Checkpoint& init, TrainOptions& o, const RunStart& start) {
+  nlohmann::json saved_model = init.config;
+  saved_model.erase("dropout");
+  resume_options({{"model", saved_model}}, {{"model", o.model}}, start.given_fields,
+                 start.spellings);
+  const float dropout = o.model.dropout;
+  o.model = init.config;
+  o.model.dropout = dropout;
+}
+
+}  // namespace
+
+int train_language_model(TrainOptions o, const RunStart& start, RunSummary* summary) {
+  std::unique_ptr<Checkpoint> ckpt, init;
+  if (start.resume) {
+    ckpt = std::make_unique<Checkpoint>(read_run_checkpoint(o.out, "train"));
+    o = resumed_options(o, *ckpt, start);
+  } else if (!o.init_from.empty()) {
+    init = std::make_unique<Checkpoint>(read_checkpoint(o.init_from));
+    take_model_of(*init, o, start);
   }
   if (o.task == "copy") {
     o.model.vocab_size = o.copy_symbols + 2;
@@ -161,13 +195,19 @@ int train_language_model(TrainOptions o, bool resume, RunSummary* summary) {
   validate(o);
   if (o.threads > 0) set_threads(o.threads);
 
-  std::unique_ptr<Tokenizer> saved_tokenizer;
-  if (ckpt && o.task == "text")
-    saved_tokenizer = std::make_unique<Tokenizer>(
-        Tokenizer::from_json(ckpt->extra.at("task").at("tokenizer")));
+  std::unique_ptr<Tokenizer> saved_tokenizer;  // a resumed or initialising run's vocabulary
+  const Checkpoint* source = ckpt ? ckpt.get() : init.get();
+  if (source && o.task == "text") {
+    const auto& task_json = source->extra.at("task");
+    if (!task_json.contains("tokenizer"))
+      throw std::invalid_argument(source->path + " was not trained on text: its model has no "
+                                  "tokenizer for --data");
+    saved_tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_json(task_json.at("tokenizer")));
+  }
   auto task = make_task(o, saved_tokenizer.get());
   o.model.vocab_size = task->vocab_size();
   LanguageModelTraining training(o, *task);
+  if (init) load_parameters(*init, training.arena());  // fresh optimizer, schedule and data
   const nlohmann::json extra = {{"options", o}, {"task", task->describe()}};
   if (!o.quiet)
     std::printf("attn train: %s, %s attention, %lld parameters, %d threads -> %s\n",

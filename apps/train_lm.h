@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/lm_tasks.h"
+#include "apps/run_options.h"
 #include "apps/run_summary.h"
 #include "nn/config.h"
 #include "nn/transformer.h"
@@ -26,6 +27,7 @@ struct TrainOptions {
   int64_t batch = 12, steps = 2000, warmup = 100;
   float lr = 1e-3f, min_lr = 1e-4f, weight_decay = 0.1f, beta1 = 0.9f, beta2 = 0.99f;
   float grad_clip = 1.0f;
+  float ema = 0;  // evaluate with weights averaged at this decay (0: off); nn/weight_average.h
   uint64_t seed = 1337;
   // run
   int threads = 0;  // 0: OpenMP's default
@@ -35,6 +37,8 @@ struct TrainOptions {
   std::string out = "runs/default";
   bool quiet = false;
   bool skip_nonfinite = false;  // skip a step whose loss or gradient is not finite, instead of stopping
+  std::string init_from;  // a new run starts from this checkpoint's weights (fine-tuning)
+  bool progress = false;  // with quiet: still the live progress line on a terminal (compare)
 };
 
 void to_json(nlohmann::json& j, const TrainOptions& o);
@@ -49,8 +53,10 @@ struct EvalResult {
 EvalResult evaluate(LanguageModel& model, const LMTask& task, int64_t batch, int64_t iters,
                     uint64_t seed);
 
-// Runs (or, with resume, continues) a training. Returns the process exit code; fills
-// `summary` (if given) with the loss curve and the run's cost.
-int train_language_model(TrainOptions options, bool resume, RunSummary* summary = nullptr);
+// Runs a training: new, resumed (start.resume: the run in options.out continues, with
+// --steps able to extend it), or new from options.init_from's weights. Returns the process
+// exit code; fills `summary` (if given) with the loss curve and the run's cost.
+int train_language_model(TrainOptions options, const RunStart& start = {},
+                         RunSummary* summary = nullptr);
 
 }  // namespace attn

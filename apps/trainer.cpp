@@ -23,6 +23,15 @@ using Clock = std::chrono::steady_clock;
 
 std::string checkpoint_path(const std::string& out) { return out + "/checkpoint.safetensors"; }
 
+Checkpoint read_run_checkpoint(const std::string& out, const std::string& command) {
+  const std::string path = checkpoint_path(out);
+  if (!fs::exists(path))
+    throw std::runtime_error(
+        "--resume: " + path + " does not exist, so there is no run to continue in " + out +
+        "; start one with `attn " + command + " --out " + out + " ...` (without --resume)");
+  return read_checkpoint(path);
+}
+
 namespace {
 
 std::atomic<bool> interrupted{false};
@@ -109,6 +118,7 @@ class Loop {
   void log(float loss_value, double norm, float lr, double step_seconds, nlohmann::json& line);
   void evaluate(float loss_value, float lr, nlohmann::json& line);
   void save();
+  void print_summary() const;
 
   TrainingTask& task_;
   const TrainerOptions& o_;
@@ -121,6 +131,8 @@ class Loop {
   std::ofstream metrics_;
   Clock::time_point t0_;
   int64_t steps_this_run_ = 0, skipped_ = 0, tokens_this_run_ = 0;
+  EvalReport last_eval_, best_;  // this run's last and lowest-loss evaluations
+  int64_t best_step_ = -1;
   RunSummary run_;
 };
 
@@ -211,7 +223,7 @@ void Loop::log(float loss_value, double norm, float lr, double step_seconds,
   const double tok_s = static_cast<double>(tokens_this_run_) / elapsed;
   line = {{"step", state_.step}, {"loss", loss_value}, {"lr", lr}, {"tokens_per_s", tok_s},
           {"grad_norm", norm}, {"step_ms", step_seconds * 1e3}};
-  if (o_.quiet) return;
+  if (o_.quiet && !(o_.progress && tty_)) return;
   const double eta = elapsed / static_cast<double>(steps_this_run_) *
                      static_cast<double>(o_.steps - state_.step);
   std::printf(tty_ ? "\rstep %6lld/%lld  loss %.4f  %8.0f tok/s  ETA %s   "
@@ -231,9 +243,26 @@ void Loop::evaluate(float loss_value, float lr, nlohmann::json& line) {
   if (line.is_null()) line = {{"step", state_.step}, {"loss", loss_value}, {"lr", lr}};
   line.update(report.metrics);
   run_.last_evaluation = report.metrics;
+  last_eval_ = report;
+  if (best_step_ < 0 || report.loss < best_.loss) best_ = report, best_step_ = state_.step;
   if (!o_.quiet)
     std::printf("%sstep %6lld  %s\n", tty_ ? "\n" : "", static_cast<long long>(state_.step),
                 report.text.c_str());
+}
+
+// The last lines of a finished run: final and best held-out loss (and accuracy), where the
+// checkpoint is, how long it took.
+void Loop::print_summary() const {
+  std::printf("attn %s: done, %lld steps in %.1f s\n", o_.command.c_str(),
+              static_cast<long long>(steps_this_run_), run_.seconds);
+  if (best_step_ >= 0) {
+    std::printf("  final: loss %.4f", last_eval_.loss);
+    if (last_eval_.accuracy >= 0) std::printf(", accuracy %.2f%%", 100 * last_eval_.accuracy);
+    std::printf("   best of this run: loss %.4f at step %lld", best_.loss, static_cast<long long>(best_step_));
+    if (best_.accuracy >= 0) std::printf(", accuracy %.2f%%", 100 * best_.accuracy);
+    std::printf("\n");
+  }
+  std::printf("  checkpoint: %s\n", checkpoint_path(o_.out).c_str());
 }
 
 int Loop::run(RunSummary* summary) {
@@ -281,6 +310,7 @@ int Loop::run(RunSummary* summary) {
     }
   }
   std::signal(SIGINT, previous_handler);
+  if (o_.quiet && o_.progress && tty_) std::printf("\r%80s\r", "");  // clear the progress line
   run_.tokens_per_step = steps_this_run_ > 0 ? static_cast<double>(tokens_this_run_) /
                                                    static_cast<double>(steps_this_run_) : 0.0;
   run_.parameters = 0;
@@ -288,9 +318,7 @@ int Loop::run(RunSummary* summary) {
   run_.peak_mb = static_cast<double>(allocator_stats().peak_bytes - bytes_before) / (1 << 20);
   run_.seconds = seconds_since(t0_);
   run_.finished = state_.step == o_.steps && exit_code == 0;
-  if (!o_.quiet && run_.finished)
-    std::printf("attn %s: done, %lld steps in %.1f s\n", o_.command.c_str(),
-                static_cast<long long>(steps_this_run_), run_.seconds);
+  if (!o_.quiet && run_.finished) print_summary();
   if (summary) *summary = std::move(run_);
   return exit_code;
 }

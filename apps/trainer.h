@@ -32,6 +32,7 @@ struct TrainerOptions {
   int64_t keep_checkpoints = 0;  // numbered copies of the last N checkpoints besides the latest
   bool skip_nonfinite = false;   // skip a step whose loss or gradient is not finite
   bool quiet = false;
+  bool progress = false;  // with quiet: still the live progress line, on a terminal (compare)
   uint64_t seed = 1;  // the data order's RNG starts from seed + 100
 };
 
@@ -39,6 +40,8 @@ struct TrainerOptions {
 struct EvalReport {
   nlohmann::json metrics;
   std::string text;
+  double loss = 0;        // the held-out loss (the last lines report the final and the best)
+  double accuracy = -1;   // where the task scores one
 };
 
 // What an app gives the trainer.
@@ -57,6 +60,9 @@ class TrainingTask {
 
 // The run folder's checkpoint.
 std::string checkpoint_path(const std::string& out);
+// The checkpoint of the run to resume in `out`; when there is none, says which file is
+// missing and how to start a run (`command` is the subcommand, e.g. "train").
+Checkpoint read_run_checkpoint(const std::string& out, const std::string& command);
 
 // Trains `task` under `options`: a new run when `resume_from` is null, else it continues the
 // checkpoint's run (parameters, optimizer, weight average, data and dropout RNGs, step).

@@ -159,6 +159,10 @@ std::pair<uint64_t, StoredTensor> read_tensor(const std::string& path, const std
 }  // namespace
 
 SafetensorsFile load_safetensors(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    fail(path, "is a folder, not a checkpoint file (a run folder holds " + path +
+                   "/checkpoint.safetensors)");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, "cannot open the checkpoint");
   in.seekg(0, std::ios::end);

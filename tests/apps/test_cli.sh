@@ -36,6 +36,34 @@ else
   fail "resume gives the uninterrupted losses"; diff <(losses "$work/full/metrics.jsonl") <(losses "$work/split/metrics.jsonl")
 fi
 
+# 1a. --resume with changed options: --steps extends a finished run (the cosine schedule is
+# recomputed over the new total); options that define the run are refused, naming them; the
+# same value typed again is accepted. --init-from starts a new run from a checkpoint's weights.
+cp -r "$work/full" "$work/extend"
+"$attn" train --resume --out "$work/extend" --steps 16 --quiet --threads 2 || fail "extend run"
+python3 -c 'import json,sys; s=[json.loads(l)["step"] for l in open(sys.argv[1])]; c=json.load(open(sys.argv[2])); sys.exit(0 if max(s)==16 and c["options"]["steps"]==16 else 1)' \
+  "$work/extend/metrics.jsonl" "$work/extend/config.json" \
+  && pass "--resume --steps 16 extends a finished 12-step run" || fail "--resume --steps 16 extends a finished 12-step run"
+expect_error "resume refuses a changed model width" "these options cannot change: --width (the run has 16, given 32)" \
+  train --resume --out "$work/extend" --width 32 --steps 20
+expect_error "resume refuses changed data options" "--lr (the run has" train --resume --out "$work/extend" --lr 0.5
+expect_error "resume cannot shorten a run" "is behind the run, which is at step 16" train --resume --out "$work/extend" --steps 10
+"$attn" train --resume --out "$work/extend" --width 16 --steps 17 --quiet --threads 2 \
+  && pass "resume accepts an unchanged option typed again" || fail "resume accepts an unchanged option typed again"
+expect_error "--init-from with --resume" "cannot be combined with --resume" train --resume --init-from "$work/full/checkpoint.safetensors" --out "$work/extend"
+expect_error "--init-from refuses another shape" "--layers (the run has 1, given 2)" train --init-from "$work/full/checkpoint.safetensors" --layers 2 --out "$work/init_bad"
+# Fine-tuning: a copy-task model trained longer starts a new run far below a fresh model's loss.
+"$attn" train "${tiny[@]}" --steps 150 --lr 3e-3 --out "$work/pre" || fail "pre-training run"
+"$attn" train "${tiny[@]}" --steps 1 --init-from "$work/pre/checkpoint.safetensors" --out "$work/tuned" || fail "init-from run"
+"$attn" train "${tiny[@]}" --steps 1 --out "$work/fresh" || fail "fresh run"
+python3 - "$work/tuned/metrics.jsonl" "$work/fresh/metrics.jsonl" "$work/pre/metrics.jsonl" <<'PY' \
+  && pass "--init-from starts from the checkpoint's weights (new optimizer, step 1)" || fail "--init-from starts from the checkpoint's weights (new optimizer, step 1)"
+import json, sys
+first = [json.loads(open(p).readline()) for p in sys.argv[1:3]]
+pre_last = [json.loads(l) for l in open(sys.argv[3])][-1]
+sys.exit(0 if first[0]["step"] == 1 and first[0]["loss"] < first[1]["loss"] - 0.3 and first[0]["loss"] < pre_last["loss"] + 0.5 else 1)
+PY
+
 # 1b. Determinism: the same seed and thread count give bit-identical losses and parameters;
 # another thread count gives the same losses within a tolerance (sums in another order).
 "$attn" train "${tiny[@]}" --steps 12 --out "$work/again" || fail "repeat run"
@@ -89,6 +117,19 @@ python3 -c "print(('the quick brown fox jumps over the lazy dog. ' * 40))" > "$w
 out=$("$attn" sample --checkpoint "$work/text/checkpoint.safetensors" --prompt "the " --tokens 20 --seed 1)
 [[ ${#out} -ge 24 ]] && pass "sample prints text" || fail "sample prints text ($out)"
 out2=$("$attn" sample --checkpoint "$work/text/checkpoint.safetensors" --prompt "the " --tokens 20 --seed 1)
+err=$("$attn" sample --checkpoint "$work/text/checkpoint.safetensors" --prompt "the " --tokens 20 --top-p 0.9 --threads 1 2>&1 >/dev/null)
+[[ "$err" == *"20 tokens in"*"tokens/s)"* ]] && pass "sample reports tokens/s on stderr (top-p, --threads)" || fail "sample reports tokens/s on stderr ($err)"
+expect_error "sample: top-p out of range" "--top-p must be in (0, 1]" sample --checkpoint "$work/text/checkpoint.safetensors" --top-p 0
+expect_error "a run folder given as --checkpoint" "is a folder, not a checkpoint file" sample --checkpoint "$work/text"
+expect_error "a character outside the vocabulary, in hexadecimal" "character U+00E9 at position 3" \
+  sample --checkpoint "$work/text/checkpoint.safetensors" --prompt "caf$(printf '\xc3\xa9')"
+loud=()
+for a in "${tiny_base[@]}"; do [[ $a != --quiet ]] && loud+=("$a"); done
+"$attn" train --data "$work/text.txt" --context 16 "${loud[@]}" --steps 4 --eval-interval 2 --out "$work/last_lines" > "$work/last_lines.txt" \
+  || fail "run for the last lines"
+grep -q "final: loss .*best of this run: loss .* at step" "$work/last_lines.txt" && grep -q "checkpoint: $work/last_lines/checkpoint.safetensors" "$work/last_lines.txt" \
+  && pass "train ends with final and best validation loss and the checkpoint path" \
+  || { fail "train ends with final and best validation loss and the checkpoint path"; cat "$work/last_lines.txt"; }
 [[ "$out" == "$out2" ]] && pass "sampling is seeded" || fail "sampling is seeded"
 "$attn" eval --checkpoint "$work/text/checkpoint.safetensors" --data "$work/text.txt" | grep -q '"perplexity"' \
   && pass "eval prints perplexity" || fail "eval prints perplexity"
@@ -107,7 +148,8 @@ expect_error "negative learning rate" "--lr must be a positive number" train --l
 expect_error "width not divisible by heads" "must be a positive multiple of n_head" train --heads 3 --width 128 --out "$work/e6"
 expect_error "unknown attention variant" "unknown attention variant 'bogus'" train --attention bogus --out "$work/e7"
 expect_error "non-numeric option" "Could not convert: --steps = ten" train --steps ten --out "$work/e8"
-expect_error "resume without a checkpoint" "cannot open the checkpoint" train --resume --out "$work/nothing"
+expect_error "resume without a run names the file and how to start" "checkpoint.safetensors does not exist, so there is no run to continue" train --resume --out "$work/nothing"
+expect_error "classify: resume without a run" "start one with \`attn classify --out" classify --resume --out "$work/nothing"
 expect_error "sample from a copy-task model" "synthetic task" sample --checkpoint "$work/full/checkpoint.safetensors"
 
 # 4b. A diverging run stops with a clear message and exit code 3; --skip-nonfinite skips instead.
@@ -209,6 +251,9 @@ then pass "classify: a lower training floor, the length curriculum, averaged wei
 else fail "classify: a lower training floor, the length curriculum, averaged weights"; cat "$work/cls_cur.txt"; fi
 expect_error "classify: negative curriculum" "--curriculum must be >= 0" classify --curriculum -1
 expect_error "classify: weight-average decay of 1" "--ema must be in [0, 1)" classify --ema 1
+expect_error "compare: a folder with a run is refused up front, without suggesting --resume" \
+  "already holds a run: choose another --out" compare --task recall --attention softmax,linear:chunk=4 \
+  --layers 1 --heads 2 --width 16 --steps 6 --batch 4 --recall-max-pairs 4 --out "$work/cmp"
 expect_error "compare: unknown task" "must be copy, recall, listops or csv" compare --task poetry
 expect_error "compare: unknown variant" "unknown attention variant 'sofmax'" compare --attention softmax,sofmax
 expect_error "compare: causal Linformer" "Linformer" compare --task copy --attention linformer
