@@ -43,7 +43,7 @@ namespace {
 // Runs OpenMP work for `seconds`, calling share_cpu() between units as the apps do.
 void work_and_share(double seconds) {
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  std::vector<double> sink(omp_get_max_threads() * 8, 0.0);
+  std::vector<double> sink(max_threads() * 8, 0.0);  // the team may grow to all cores
   while (std::chrono::steady_clock::now() < end) {
 #pragma omp parallel
     {
