@@ -47,6 +47,22 @@ void print_table(const std::vector<RunSummary>& runs, bool has_accuracy) {
       std::printf("%-28s %10s %8.2f%%   (baseline: no model)\n", name.c_str(), "", 100 * accuracy);
 }
 
+// Held-out accuracy of every variant at each evaluation.
+void write_accuracy_plot(const std::vector<RunSummary>& runs, const std::string& task,
+                         const std::string& path) {
+  LinePlot plot;
+  plot.title = "attn compare: " + task + " (held-out accuracy at each evaluation)";
+  plot.x_label = "step", plot.y_label = "accuracy", plot.markers = true;
+  for (const auto& r : runs) {
+    Series s{r.variant, {}, {}};
+    for (const auto& e : r.evaluations)
+      for (const char* key : {"val_accuracy", "test_accuracy"})
+        if (e.contains(key)) s.x.push_back(e["step"].get<double>()), s.y.push_back(e[key].get<double>());
+    plot.series.push_back(std::move(s));
+  }
+  write_line_plot(plot, path);
+}
+
 }  // namespace
 
 std::vector<std::string> split_variant_list(const std::string& list, bool causal) {
@@ -124,17 +140,21 @@ int run_compare(CompareOptions o) {
                      {"warmup", o.cls.warmup}, {"weight_decay", o.cls.weight_decay},
                      {"curriculum", o.cls.curriculum}, {"ema", o.cls.ema}};
   LinePlot plot;
-  plot.title = "attn compare: " + o.task + " (training loss, moving average)";
+  const size_t window = runs.empty() ? 1 : std::max<size_t>(1, runs.front().losses.size() / 50);
+  plot.title = "attn compare: " + o.task + " (training loss, moving average over " +
+               std::to_string(window) + (window == 1 ? " step)" : " steps)");
   plot.x_label = "step", plot.y_label = "loss";
   for (const auto& r : runs) {
     j["runs"].push_back(r.to_json());
-    Series s{r.variant, {}, smoothed(r.losses, std::max<size_t>(1, r.losses.size() / 50))};
+    Series s{r.variant, {}, smoothed(r.losses, window)};
     for (size_t i = 0; i < r.losses.size(); ++i) s.x.push_back(static_cast<double>(i + 1));
     plot.series.push_back(std::move(s));
   }
   std::ofstream(o.out + "/compare.json") << j.dump(2) << "\n";
   write_line_plot(plot, o.out + "/loss.png");
-  std::printf("\nwrote %s/compare.json and %s/loss.png\n", o.out.c_str(), o.out.c_str());
+  if (has_accuracy) write_accuracy_plot(runs, o.task, o.out + "/accuracy.png");
+  std::printf("\nwrote %s/compare.json and %s/loss.png%s\n", o.out.c_str(), o.out.c_str(),
+              has_accuracy ? " and accuracy.png" : "");
   return 0;
 }
 

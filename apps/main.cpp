@@ -10,6 +10,7 @@
 #include "apps/compare.h"
 #include "apps/op_inspect.h"
 #include "apps/operator_bench.h"
+#include "apps/run_plot.h"
 #include "apps/sample.h"
 #include "apps/train_lm.h"
 #include "engine/parallel.h"
@@ -152,6 +153,7 @@ struct Commands {
   OperatorBenchOptions bench;
   AttentionMapOptions map;
   OpOptions op;
+  std::string plot_dir;
   int threads = 0;  // sample, eval, attention-map and op (the others keep theirs in their options)
 };
 
@@ -237,6 +239,8 @@ void add_bench_and_inspection(CLI::App& app, Commands& c) {
   a->add_option("--cell", amap.cell, "pixels per weight (0: from the length)")->capture_default_str();
   a->add_option("--out", amap.out, "folder for layer<N>.png and layer<N>.npy")->capture_default_str();
   a->add_option("--threads", c.threads, kThreadsHelp)->capture_default_str();
+  auto* p = app.add_subcommand("plot", "Draw a run's loss (and accuracy) curves from its metrics.jsonl");
+  p->add_option("run", c.plot_dir, "run folder (holds metrics.jsonl); loss.png and accuracy.png go there")->required();
   OpOptions& op = c.op;
   auto* o = app.add_subcommand("op", "Run one attention operator on .npy files, write output and gradients");
   o->footer(op_help());
@@ -276,6 +280,10 @@ int dispatch(const CLI::App& app, Commands& c) {
   if (app.got_subcommand("compare")) return run_compare_command(c);
   if (app.got_subcommand("bench")) return run_operator_bench(c.bench);
   if (app.got_subcommand("attention-map")) return run_attention_map(c.map);
+  if (app.got_subcommand("plot")) {
+    for (const auto& file : plot_run(c.plot_dir)) std::printf("wrote %s\n", file.c_str());
+    return 0;
+  }
   return 0;
 }
 

@@ -110,9 +110,16 @@ int run_operator_bench(const OperatorBenchOptions& o) {
     }
   }
   LinePlot t, m;
+  char config[128];
+  std::snprintf(config, sizeof config, "B=%lld H=%lld D=%lld, %s, %d threads, fp32 (float32)",
+                static_cast<long long>(o.batch), static_cast<long long>(o.heads),
+                static_cast<long long>(o.head_dim), o.causal ? "causal" : "non-causal", threads());
   t.title = "attention layer forward+backward time", t.y_label = "ms";
   m.title = "attention layer peak memory (forward+backward)", m.y_label = "MB";
-  for (LinePlot* p : {&t, &m}) p->x_label = "sequence length T", p->log_x = p->log_y = true;
+  for (LinePlot* p : {&t, &m}) {
+    p->x_label = "sequence length T", p->log_x = p->log_y = true, p->markers = true;
+    p->subtitle = config;
+  }
   for (const auto& v : variants) t.series.push_back(time[v]), m.series.push_back(memory[v]);
   write_line_plot(t, o.out + "/time.png");
   write_line_plot(m, o.out + "/memory.png");

@@ -147,7 +147,8 @@ void write_line_plot(const LinePlot& p, const std::string& path) {
     c.text(left - 6 - Canvas::text_width(label), y - 3, label, black);
   }
   c.rect(left, top, left + 1, bottom, black), c.rect(left, bottom, right, bottom + 1, black);
-  c.text(left, 12, p.title, black, 2);
+  c.text(left, 8, p.title, black, 2);
+  c.text(left, 28, p.subtitle, black);
   c.text((left + right - Canvas::text_width(p.x_label, 2)) / 2, bottom + 28, p.x_label, black, 2);
   c.text(8, top - 20, p.y_label, black);
   // Lines and the legend.
@@ -162,6 +163,9 @@ void write_line_plot(const LinePlot& p, const std::string& path) {
         continue;
       }
       const double x = px(s.x[i]), y = py(s.y[i]);
+      if (p.markers)
+        c.rect(static_cast<int>(x) - 3, static_cast<int>(y) - 3, static_cast<int>(x) + 4,
+               static_cast<int>(y) + 4, color);
       if (have_previous) c.line(x_prev, y_prev, x, y, color);
       else c.rect(static_cast<int>(x) - 1, static_cast<int>(y) - 1, static_cast<int>(x) + 2,
                   static_cast<int>(y) + 2, color);

@@ -15,8 +15,10 @@ struct Series {
 
 struct LinePlot {
   std::string title, x_label, y_label;
+  std::string subtitle;  // one smaller line under the title (the configuration)
   std::vector<Series> series;
   bool log_x = false, log_y = false;
+  bool markers = false;  // a square at every point (measurements, not curves)
   int width = 900, height = 560;
 };
 

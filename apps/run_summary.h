@@ -23,6 +23,7 @@ struct RunSummary {
   // and for ListOps "outer-operator shortcut". The same for every variant of a comparison.
   std::map<std::string, double> baselines;
   nlohmann::json last_evaluation;  // the metrics fields of the last evaluation
+  std::vector<nlohmann::json> evaluations;  // every evaluation's fields, with its "step"
   bool finished = false;           // reached the last step (not stopped or interrupted)
 
   // Mean training loss of the last 5% of steps (a single step's loss is noisy).

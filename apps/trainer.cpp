@@ -12,6 +12,7 @@
 #include <fstream>
 #include <memory>
 
+#include "apps/run_plot.h"
 #include "engine/allocator.h"
 #include "engine/cpu_share.h"
 #include "engine/tape.h"
@@ -243,6 +244,8 @@ void Loop::evaluate(float loss_value, float lr, nlohmann::json& line) {
   if (line.is_null()) line = {{"step", state_.step}, {"loss", loss_value}, {"lr", lr}};
   line.update(report.metrics);
   run_.last_evaluation = report.metrics;
+  run_.evaluations.push_back(report.metrics);
+  run_.evaluations.back()["step"] = state_.step;
   last_eval_ = report;
   if (best_step_ < 0 || report.loss < best_.loss) best_ = report, best_step_ = state_.step;
   if (!o_.quiet)
@@ -319,6 +322,11 @@ int Loop::run(RunSummary* summary) {
   run_.seconds = seconds_since(t0_);
   run_.finished = state_.step == o_.steps && exit_code == 0;
   if (!o_.quiet && run_.finished) print_summary();
+  try {  // loss.png (and accuracy.png) of the run; a plot that fails costs no training
+    plot_run(o_.out);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "attn %s: no plot: %s\n", o_.command.c_str(), e.what());
+  }
   if (summary) *summary = std::move(run_);
   return exit_code;
 }

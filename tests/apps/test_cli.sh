@@ -251,6 +251,15 @@ then pass "classify: a lower training floor, the length curriculum, averaged wei
 else fail "classify: a lower training floor, the length curriculum, averaged weights"; cat "$work/cls_cur.txt"; fi
 expect_error "classify: negative curriculum" "--curriculum must be >= 0" classify --curriculum -1
 expect_error "classify: weight-average decay of 1" "--ema must be in [0, 1)" classify --ema 1
+# One-run plots: attn plot draws loss.png (and accuracy.png where scored); the trainer does too.
+"$attn" plot "$work/cls_full" > "$work/plot.txt" || fail "attn plot run"
+if [[ $(png_size "$work/cls_full/loss.png") == "900 560" && $(png_size "$work/cls_full/accuracy.png") == "900 560" ]] &&
+   grep -q "wrote $work/cls_full/accuracy.png" "$work/plot.txt" && [[ -f "$work/text/loss.png" && ! -f "$work/text/accuracy.png" ]]
+then pass "attn plot and the trainer draw loss.png (and accuracy.png for scored tasks)"
+else fail "attn plot and the trainer draw loss.png (and accuracy.png for scored tasks)"; cat "$work/plot.txt"; fi
+expect_error "attn plot: not a run folder" "is not a run folder" plot "$work/nothing_here"
+[[ $(png_size "$work/cmp/accuracy.png") == "900 560" ]] && pass "compare draws accuracy.png for a scored task" \
+  || fail "compare draws accuracy.png for a scored task"
 expect_error "compare: a folder with a run is refused up front, without suggesting --resume" \
   "already holds a run: choose another --out" compare --task recall --attention softmax,linear:chunk=4 \
   --layers 1 --heads 2 --width 16 --steps 6 --batch 4 --recall-max-pairs 4 --out "$work/cmp"
