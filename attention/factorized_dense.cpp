@@ -14,9 +14,15 @@ Dims dims_of(const Tensor& A, const Tensor& B) {
   return {A.size(0), A.size(1), A.size(2), A.size(3), B.size(3)};
 }
 
-// node.in = {A, B}.
+// dA reads B and dB reads A.
+struct FactorizedDenseSaved : Saved {
+  Tensor A, B;
+  size_t bytes() const override { return tensor_bytes({&A, &B}); }
+};
+
 void factorized_dense_backward(Node& node) {
-  const Tensor &A = node.in[0], &B = node.in[1];
+  const auto& s = node.state<FactorizedDenseSaved>();
+  const Tensor &A = s.A, &B = s.B;
   const Dims d = dims_of(A, B);
   const float* dS = node.grad_out();
   float* dA = node.needs_grad(0) ? node.grad_in(0) : nullptr;
@@ -59,7 +65,10 @@ Tensor factorized_dense_logits(const Tensor& A, const Tensor& B) {
         float* out = s + ((n * d.H + h) * d.T + i) * d.T;
         for (int64_t j = 0; j < d.T; ++j) out[j] = ar[j % d.a] * br[j / d.a];
       }
-  record(Op::ATTENTION_FACTORIZED_DENSE, factorized_dense_backward, S, {A, B});
+  if (Node* node = record(Op::ATTENTION_FACTORIZED_DENSE, factorized_dense_backward, S, {A, B})) {
+    auto& saved = node->save<FactorizedDenseSaved>();
+    saved.A = A, saved.B = B;
+  }
   return S;
 }
 

@@ -66,19 +66,21 @@ void backward_head(float* dq, float* dk, float* dv, const float* d_out, const fl
   if (dv) mm(dv, Kf.data(), dS.data(), T, M, D, false, false, true);  // Kf dS
 }
 
-struct Saved {
-  LinearDims dims;
+// The inputs, the output and den [B, H, T] (each query's normaliser); O(T D), never T x T.
+struct LinearSaved : Saved {
+  Tensor q, k, v, out, den;
+  LinearDims dims{};
   LinearAttentionOptions options;
+  size_t bytes() const override { return tensor_bytes({&q, &k, &v, &out, &den}); }
 };
 
-// node.saved[0] = den
 void linear_attention_node_backward(Node& node) {
-  const auto& s = *static_cast<const Saved*>(node.extra.get());
+  const auto& s = node.state<LinearSaved>();
   linear_attention_backward(node.needs_grad(0) ? node.grad_in(0) : nullptr,
                             node.needs_grad(1) ? node.grad_in(1) : nullptr,
                             node.needs_grad(2) ? node.grad_in(2) : nullptr, node.grad_out(),
-                            node.out.data(), node.saved[0].data(), node.in[0].data(),
-                            node.in[1].data(), node.in[2].data(), s.dims, s.options);
+                            s.out.data(), s.den.data(), s.q.data(), s.k.data(), s.v.data(),
+                            s.dims, s.options);
 }
 
 }  // namespace
@@ -132,8 +134,8 @@ Tensor linear_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   linear_attention_forward(out.data(), den.data(), q.data(), k.data(), v.data(), dims, options);
   if (Node* node = record(options.causal ? Op::ATTENTION_LINEAR_CAUSAL : Op::ATTENTION_LINEAR,
                           linear_attention_node_backward, out, {q, k, v})) {
-    node->saved = {den};
-    node->extra = std::make_shared<Saved>(Saved{dims, options});
+    auto& s = node->save<LinearSaved>();
+    s.q = q, s.k = k, s.v = v, s.out = out, s.den = den, s.dims = dims, s.options = options;
   }
   return out;
 }

@@ -69,18 +69,21 @@ Tensor probabilities(const Tensor& q, const Tensor& k, const Tensor& S, float a,
   return P;
 }
 
-struct Saved {
-  Dims dims;
-  float a;
+// The inputs (q, k, v, S; a as a number) and P = softmax(Z), [B, H, T, T].
+struct MixtureSaved : Saved {
+  Tensor q, k, v, S, P;
+  Dims dims{};
+  float a = 0;
+  size_t bytes() const override { return tensor_bytes({&q, &k, &v, &S, &P}); }
 };
 
-// node.in = {q, k, v, S, a}; node.saved[0] = P; node.extra = Saved.
+// Inputs in order: q, k, v, S, a.
 void mixture_backward(Node& node) {
-  const auto& sv = *static_cast<const Saved*>(node.extra.get());
+  const auto& sv = node.state<MixtureSaved>();
   const Dims& d = sv.dims;
   const float a = sv.a, scale = 1.0f / std::sqrt(static_cast<float>(d.D));
-  const Tensor &q = node.in[0], &k = node.in[1], &v = node.in[2], &S = node.in[3];
-  const float* p = node.saved[0].data();
+  const Tensor &q = sv.q, &k = sv.k, &v = sv.v, &S = sv.S;
+  const float* p = sv.P.data();
   const float* dO = node.grad_out();
   const int64_t BH = d.B * d.H, TT = d.T * d.T;
   if (node.needs_grad(2))  // dV = P^T dO
@@ -169,8 +172,8 @@ Tensor mixture_attention(const Tensor& q, const Tensor& k, const Tensor& v, cons
   Tensor out = Tensor::empty(q.shape());
   gemm(packed_gemm(d.T, d.D, d.T, false, false, false, d.B * d.H), P.data(), v.data(), out.data());
   if (Node* node = record(Op::ATTENTION_MIXTURE, mixture_backward, out, {q, k, v, S, a})) {
-    node->saved = {P};
-    node->extra = std::make_shared<Saved>(Saved{d, a_value});
+    auto& s = node->save<MixtureSaved>();
+    s.q = q, s.k = k, s.v = v, s.S = S, s.P = P, s.dims = d, s.a = a_value;
   }
   return out;
 }

@@ -201,32 +201,34 @@ void softmax_attention_backward(float* dq, float* dk, float* dv, const float* d_
 
 namespace {
 
-struct SavedOptions {
+// The inputs (q, k, v; or the packed qkv in q), the output and lse [B, H, Tq]: O(T D),
+// never T x T.
+struct SoftmaxSaved : Saved {
+  Tensor q, k, v, out, lse;
   SoftmaxAttentionOptions options;
-  AttentionDims dims;
-  AttentionLayouts layouts;
+  AttentionDims dims{};
+  AttentionLayouts layouts{};
+  size_t bytes() const override { return tensor_bytes({&q, &k, &v, &out, &lse}); }
 };
 
-// node.saved[0] = lse; node.extra = SavedOptions
 void softmax_attention_node_backward(Node& node) {
-  const auto& s = *static_cast<const SavedOptions*>(node.extra.get());
+  const auto& s = node.state<SoftmaxSaved>();
   softmax_attention_backward(node.needs_grad(0) ? node.grad_in(0) : nullptr,
                              node.needs_grad(1) ? node.grad_in(1) : nullptr,
                              node.needs_grad(2) ? node.grad_in(2) : nullptr, node.grad_out(),
-                             node.out.data(), node.saved[0].data(), node.in[0].data(),
-                             node.in[1].data(), node.in[2].data(), s.dims, s.layouts, s.options);
+                             s.out.data(), s.lse.data(), s.q.data(), s.k.data(), s.v.data(),
+                             s.dims, s.layouts, s.options);
 }
 
 // Packed form: one input, qkv; q, k, v and their gradients are offsets 0, C, 2C in it.
 void packed_node_backward(Node& node) {
   if (!node.needs_grad(0)) return;
-  const auto& s = *static_cast<const SavedOptions*>(node.extra.get());
+  const auto& s = node.state<SoftmaxSaved>();
   const int64_t C = s.dims.H * s.dims.D;
-  const float* qkv = node.in[0].data();
+  const float* qkv = s.q.data();
   float* g = node.grad_in(0);
-  softmax_attention_backward(g, g + C, g + 2 * C, node.grad_out(), node.out.data(),
-                             node.saved[0].data(), qkv, qkv + C, qkv + 2 * C, s.dims, s.layouts,
-                             s.options);
+  softmax_attention_backward(g, g + C, g + 2 * C, node.grad_out(), s.out.data(), s.lse.data(),
+                             qkv, qkv + C, qkv + 2 * C, s.dims, s.layouts, s.options);
 }
 
 void check_options(const char* op, const AttentionDims& dims, const Shape& q, const Shape& k,
@@ -263,8 +265,9 @@ Tensor softmax_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                             options);
   if (Node* node =
           record(Op::ATTENTION_SOFTMAX, softmax_attention_node_backward, out, {q, k, v})) {
-    node->saved = {lse};
-    node->extra = std::make_shared<SavedOptions>(SavedOptions{options, dims, layouts});
+    auto& s = node->save<SoftmaxSaved>();
+    s.q = q, s.k = k, s.v = v, s.out = out, s.lse = lse;
+    s.options = options, s.dims = dims, s.layouts = layouts;
   }
   return out;
 }
@@ -286,8 +289,9 @@ Tensor softmax_self_attention_packed(const Tensor& qkv, int64_t heads,
   const float* p = qkv.data();
   softmax_attention_forward(out.data(), lse.data(), p, p + C, p + 2 * C, dims, layouts, options);
   if (Node* node = record(Op::ATTENTION_SOFTMAX, packed_node_backward, out, {qkv})) {
-    node->saved = {lse};
-    node->extra = std::make_shared<SavedOptions>(SavedOptions{options, dims, layouts});
+    auto& s = node->save<SoftmaxSaved>();
+    s.q = qkv, s.out = out, s.lse = lse;
+    s.options = options, s.dims = dims, s.layouts = layouts;
   }
   return out;
 }

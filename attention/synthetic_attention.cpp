@@ -17,10 +17,17 @@
 namespace attn {
 namespace {
 
-// node.saved[0] = P [B, H, T, T]; node.i[0] = 1 when the logits are shared by the batch.
+// P [B, H, T, T] (the T x T per head the Synthesizer needs) and v (for dP = dO V^T).
+struct SyntheticSaved : Saved {
+  Tensor P, v;
+  bool shared = false;  // the logits are shared by the batch
+  size_t bytes() const override { return tensor_bytes({&P, &v}); }
+};
+
 void synthetic_backward(Node& node) {
-  const Tensor& P = node.saved[0];
-  const Tensor& v = node.in[1];
+  const auto& s = node.state<SyntheticSaved>();
+  const Tensor& P = s.P;
+  const Tensor& v = s.v;
   const int64_t B = v.size(0), H = v.size(1), T = v.size(2), D = v.size(3);
   const float* dO = node.grad_out();
   const float* p = P.data();
@@ -43,7 +50,7 @@ void synthetic_backward(Node& node) {
   }
   float* dl = node.grad_in(0);
   const int64_t per_batch = H * T * T;
-  if (node.i[0]) {  // shared logits: sum over the batch
+  if (s.shared) {  // shared logits: sum over the batch
     for (int64_t b = 0; b < B; ++b)
 #pragma omp parallel for simd if (per_batch > (1 << 15))
       for (int64_t i = 0; i < per_batch; ++i) dl[i] += dp[b * per_batch + i];
@@ -91,8 +98,8 @@ Tensor synthetic_attention(const Tensor& logits, const Tensor& v, bool causal) {
   Tensor out = Tensor::empty(v.shape());
   gemm(packed_gemm(T, D, T, false, false, false, B * H), p, v.data(), out.data());
   if (Node* node = record(Op::ATTENTION_SYNTHETIC, synthetic_backward, out, {logits, v})) {
-    node->saved = {P};
-    node->i[0] = shared;
+    auto& s = node->save<SyntheticSaved>();
+    s.P = P, s.v = v, s.shared = shared;
   }
   return out;
 }

@@ -1,6 +1,11 @@
 // All differentiable ops of the engine: the table of contents.
 //
 // Each row: op, what its node saves, the gradient of each input (dY = upstream gradient).
+// "saves" is what the node keeps alive: each op's saved state is a named struct in its file
+// (engine/tape.h), and a node reaches its inputs' gradients through edges that hold no data,
+// so an input the backward does not read is freed as soon as the forward drops it (MUL,
+// MATMUL and LINEAR keep an operand only when the other operand needs a gradient).
+// ATTN_TAPE=1 prints every node's op, output shape and saved bytes before each backward.
 // Broadcasting (binary ops): the smaller operand's shape must be a trailing suffix of the
 // larger's (e.g. [B, T, C] with [C]) or a single element; its gradient sums over the repeats.
 //

@@ -3,6 +3,8 @@
 #include "engine/parallel.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace attn {
@@ -38,10 +40,18 @@ Node* record(Op op, BackwardFn backward, Tensor& out, std::vector<Tensor> inputs
   node.op = op;
   node.backward = backward;
   node.id = t.next_id++;
-  node.in = std::move(inputs);
+  node.in.reserve(inputs.size());
+  for (Tensor& x : inputs) {
+    Edge e;
+    if (x.defined()) {
+      e.shape = x.shape();
+      if (x.requires_grad()) e.grad = x.grad_slot();
+    }
+    node.in.push_back(std::move(e));
+  }
   out.requires_grad_(true);
-  out.impl()->node_id = node.id;
-  node.out = out;
+  out.grad_slot()->node_id = node.id;
+  node.out = {out.grad_slot(), out.shape()};
   return &node;
 }
 
@@ -57,10 +67,11 @@ void backward(Tensor root, const Tensor& seed) {
     throw std::invalid_argument("backward: a non-scalar root " + to_string(root.shape()) +
                                 " needs a seed gradient");
   // Find the node that produced the root.
+  const uint64_t root_id = root.grad_slot()->node_id;
   int64_t start = -1;
   for (int64_t k = static_cast<int64_t>(t.nodes.size()) - 1; k >= 0; --k)
-    if (t.nodes[k].id == root.impl()->node_id) { start = k; break; }
-  if (root.impl()->node_id == kFreedGraph)
+    if (t.nodes[k].id == root_id) { start = k; break; }
+  if (root_id == kFreedGraph)
     throw std::logic_error("backward: the graph of this tensor was freed by an earlier "
                            "backward (the tape is cleared after each backward; run the forward "
                            "again)");
@@ -78,11 +89,20 @@ void backward(Tensor root, const Tensor& seed) {
     g[0] += 1.0f;  // a scalar root
   }
 
+  if (const char* dump = std::getenv("ATTN_TAPE"); dump && *dump == '1')
+    std::fprintf(stderr, "%s", describe_tape().c_str());
   for (int64_t k = start; k >= 0; --k) {
     Node& node = t.nodes[k];
-    if (!node.out.has_grad()) continue;  // nothing flows back through this node
-    node.backward(node);
-    if (!node.out.impl()->retain_grad) node.out.release_grad();
+    if (!node.out.grad->has()) continue;  // nothing flows back through this node
+    try {
+      node.backward(node);
+    } catch (const std::exception& e) {
+      const std::string where = std::string("backward of ") + op_name(node.op) + " (node " +
+                                std::to_string(k) + ", output " + to_string(node.out.shape) + ")";
+      clear_tape();  // frees `node`
+      throw std::runtime_error(where + ": " + e.what());
+    }
+    if (!node.out.grad->retain) node.out.grad->storage.reset();
   }
   clear_tape();
 }
@@ -90,10 +110,34 @@ void backward(Tensor root, const Tensor& seed) {
 void clear_tape() {
   Tape& t = tape();
   // A tensor that outlives the tape remembers that its graph is gone.
-  for (Node& n : t.nodes) n.out.impl()->node_id = kFreedGraph;
+  for (Node& n : t.nodes) n.out.grad->node_id = kFreedGraph;
   t.nodes.clear();
 }
 
 size_t tape_size() { return tape().nodes.size(); }
+
+size_t tensor_bytes(std::initializer_list<const Tensor*> tensors) {
+  size_t total = 0;
+  for (const Tensor* x : tensors)
+    if (x->defined()) total += sizeof(float) * static_cast<size_t>(x->numel());
+  return total;
+}
+
+std::string describe_tape() {
+  std::string text;
+  size_t total = 0;
+  const auto& nodes = tape().nodes;
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    const size_t bytes = nodes[k].saved ? nodes[k].saved->bytes() : 0;
+    total += bytes;
+    char line[160];
+    std::snprintf(line, sizeof line, "%5zu  %-26s %-20s saves %10zu bytes\n", k,
+                  op_name(nodes[k].op), to_string(nodes[k].out.shape).c_str(), bytes);
+    text += line;
+  }
+  char line[96];
+  std::snprintf(line, sizeof line, "tape: %zu nodes, %zu bytes saved\n", nodes.size(), total);
+  return text + line;
+}
 
 }  // namespace attn

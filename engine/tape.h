@@ -2,7 +2,8 @@
 //
 // Every differentiable op runs its forward kernel, then calls record() with its output and
 // inputs. If gradients are enabled and some input requires a gradient, a Node is appended
-// holding the op id, the tensors, what the op saved and a plain function pointer to its
+// holding the op id, the gradient routes of its output and inputs (Edge: shapes and gradient
+// slots, not data), what the op saved (a typed struct) and a plain function pointer to its
 // backward. backward(loss) seeds d(loss) = 1, walks the tape from the loss's node down to the
 // first node, and lets each node accumulate (+=) into the gradients of the inputs that
 // require one. Gradients of non-leaf tensors are freed once consumed (unless retain_grad_()).
@@ -11,6 +12,8 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <initializer_list>
+#include <string>
 #include <vector>
 
 #include "engine/ops.h"
@@ -21,22 +24,48 @@ namespace attn {
 struct Node;
 using BackwardFn = void (*)(Node&);
 
+// A gradient route: the slot where a tensor's gradient accumulates and the tensor's shape,
+// without its data (a node keeps data alive only through what it saves).
+struct Edge {
+  std::shared_ptr<GradSlot> grad;  // null: this tensor needs no gradient
+  Shape shape;
+  int64_t numel() const { return numel_of(shape); }
+  int dim() const { return static_cast<int>(shape.size()); }
+  int64_t size(int d) const { return shape[d < 0 ? d + dim() : d]; }
+};
+
+// What an op's backward reads, as a named struct of the op's own (e.g. MatmulSaved {a, b,
+// trans_a, trans_b}); bytes() is what it keeps alive, for the tape dump.
+struct Saved {
+  virtual ~Saved() = default;
+  virtual size_t bytes() const { return 0; }
+};
+size_t tensor_bytes(std::initializer_list<const Tensor*> tensors);
+
 struct Node {
   Op op;
   BackwardFn backward;
   uint64_t id;
-  Tensor out;
-  std::vector<Tensor> in;
-  std::vector<Tensor> saved;             // named by each op in its file (e.g. saved[0] = lse)
-  float f[4] = {0, 0, 0, 0};             // scalar arguments (scale, eps, p, ...)
-  int64_t i[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // integer arguments (axis, flags, sizes, seed)
-  std::shared_ptr<const Ids> ids;        // token ids (embedding, cross-entropy)
-  std::shared_ptr<void> extra;           // operator-specific saved state (attention ops)
+  Edge out;                   // the output's gradient (read)
+  std::vector<Edge> in;       // each input's gradient (written where it needs one)
+  std::unique_ptr<Saved> saved;
+
+  // A new saved state of the op's type for the binding to fill; the backward reads it back
+  // with state<T>().
+  template <class T>
+  T& save() {
+    auto owned = std::make_unique<T>();
+    T& ref = *owned;
+    saved = std::move(owned);
+    return ref;
+  }
+  template <class T>
+  const T& state() const { return static_cast<const T&>(*saved); }
 
   // Gradient of the output, and of input k (allocated zeroed on first use).
-  const float* grad_out() { return out.grad_data(); }
-  bool needs_grad(int k) const { return in[k].requires_grad(); }
-  float* grad_in(int k) { return in[k].grad_data(); }
+  const float* grad_out() { return out.grad->data(); }
+  bool needs_grad(int k) const { return in[k].grad != nullptr; }
+  float* grad_in(int k) { return in[k].grad->data(); }
 };
 
 bool grad_enabled();
@@ -63,5 +92,8 @@ void backward(Tensor root, const Tensor& seed = Tensor());
 
 void clear_tape();
 size_t tape_size();
+// One line per recorded node: index, op, output shape, bytes its saved state keeps alive
+// (also printed to stderr before each backward when ATTN_TAPE=1).
+std::string describe_tape();
 
 }  // namespace attn

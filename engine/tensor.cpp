@@ -127,37 +127,50 @@ Tensor& Tensor::requires_grad_(bool on) {
   return *this;
 }
 
+float* GradSlot::data() {
+  if (!storage) {
+    storage = std::make_shared<Storage>(static_cast<size_t>(numel));
+    offset = 0;
+    std::memset(storage->data, 0, sizeof(float) * static_cast<size_t>(numel));
+  }
+  return storage->data + offset;
+}
+
+const std::shared_ptr<GradSlot>& Tensor::grad_slot() {
+  if (!impl_->grad) {
+    impl_->grad = std::make_shared<GradSlot>();
+    impl_->grad->numel = numel();
+  }
+  return impl_->grad;
+}
+
 Tensor& Tensor::retain_grad_() {
-  impl_->retain_grad = true;
+  grad_slot()->retain = true;
   return *this;
 }
 
+bool Tensor::has_grad() const { return impl_->grad && impl_->grad->has(); }
+
 Tensor Tensor::grad() const {
-  if (!impl_->grad_storage) return Tensor();
-  return view_of(impl_->grad_storage, impl_->grad_offset, shape());
+  if (!has_grad()) return Tensor();
+  return view_of(impl_->grad->storage, impl_->grad->offset, shape());
 }
 
-float* Tensor::grad_data() {
-  if (!impl_->grad_storage) {
-    impl_->grad_storage = std::make_shared<Storage>(numel());
-    impl_->grad_offset = 0;
-    std::memset(impl_->grad_storage->data, 0, sizeof(float) * numel());
-  }
-  return impl_->grad_storage->data + impl_->grad_offset;
-}
+float* Tensor::grad_data() { return grad_slot()->data(); }
 
 void Tensor::zero_grad() {
-  if (impl_->grad_storage)
-    std::memset(impl_->grad_storage->data + impl_->grad_offset, 0, sizeof(float) * numel());
+  if (has_grad()) std::memset(impl_->grad->data(), 0, sizeof(float) * numel());
 }
 
-void Tensor::release_grad() { impl_->grad_storage.reset(); }
+void Tensor::release_grad() {
+  if (impl_->grad) impl_->grad->storage.reset();
+}
 
 void Tensor::set_grad_view(std::shared_ptr<Storage> storage, size_t offset) {
   if (offset + numel() > storage->count)
     throw std::out_of_range("Tensor::set_grad_view: gradient view exceeds its storage");
-  impl_->grad_storage = std::move(storage);
-  impl_->grad_offset = offset;
+  grad_slot()->storage = std::move(storage);
+  impl_->grad->offset = offset;
 }
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t) {

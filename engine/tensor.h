@@ -32,15 +32,24 @@ struct Storage {
   size_t count;
 };
 
+// Where a tensor's gradient accumulates. The tensor and the tape's nodes share it, so a node
+// routes a gradient to an input without keeping the input's data alive (engine/tape.h).
+struct GradSlot {
+  int64_t numel = 0;
+  std::shared_ptr<Storage> storage;  // null until a gradient is accumulated
+  size_t offset = 0;
+  bool retain = false;   // keep the gradient of a non-leaf after backward
+  uint64_t node_id = 0;  // id of the tape node that produced the tensor; 0 for a leaf
+  float* data();         // allocates a zeroed gradient on first use
+  bool has() const { return storage != nullptr; }
+};
+
 struct TensorImpl {
   Shape shape;
   std::shared_ptr<Storage> storage;
   size_t offset = 0;
-  std::shared_ptr<Storage> grad_storage;  // null until a gradient is accumulated
-  size_t grad_offset = 0;
   bool requires_grad = false;
-  bool retain_grad = false;  // keep the gradient of a non-leaf after backward
-  uint64_t node_id = 0;      // id of the tape node that produced it; 0 for a leaf
+  std::shared_ptr<GradSlot> grad;  // created on first use
 };
 
 class Tensor {
@@ -75,15 +84,16 @@ class Tensor {
   bool requires_grad() const { return impl_->requires_grad; }
   Tensor& requires_grad_(bool on = true);
   Tensor& retain_grad_();
-  bool has_grad() const { return impl_->grad_storage != nullptr; }
+  bool has_grad() const;
   Tensor grad() const;              // a view of the gradient (no grad of its own)
   float* grad_data();               // allocates a zeroed gradient if there is none
   void zero_grad();                 // zero the gradient in place, if present
   void release_grad();              // drop the gradient buffer
   void set_grad_view(std::shared_ptr<Storage> storage, size_t offset);  // arena gradients
 
-  bool is_leaf() const { return impl_->node_id == 0; }
+  bool is_leaf() const { return !impl_->grad || impl_->grad->node_id == 0; }
   TensorImpl* impl() const { return impl_.get(); }
+  const std::shared_ptr<GradSlot>& grad_slot();  // created on first use
   bool same_as(const Tensor& other) const { return impl_ == other.impl_; }
 
  private:

@@ -77,11 +77,23 @@ void accumulate_reduced(float* grad, int64_t ng, int64_t n, G g) {
   }
 }
 
+// MUL and DIV: the operands their gradients read, and only those (dA reads b; dB reads a,
+// and b for DIV). ADD and SUB save nothing.
+struct OperandsSaved : Saved {
+  Tensor a, b;
+  size_t bytes() const override { return tensor_bytes({&a, &b}); }
+};
+
 template <class F>
 Tensor binary(Op op, const char* name, const Tensor& a, const Tensor& b, BackwardFn bwd, F f) {
   Tensor out = Tensor::empty(broadcast_shape(name, a, b));
   binary_forward(out.data(), a.data(), a.numel(), b.data(), b.numel(), out.numel(), f);
-  record(op, bwd, out, {a, b});
+  Node* node = record(op, bwd, out, {a, b});
+  if (node && (op == Op::MUL || op == Op::DIV)) {
+    OperandsSaved& s = node->save<OperandsSaved>();
+    if (node->needs_grad(1)) s.a = a;
+    if (node->needs_grad(0) || op == Op::DIV) s.b = b;
+  }
   return out;
 }
 
@@ -106,8 +118,9 @@ void sub_backward(Node& node) {
 void mul_backward(Node& node) {
   const float* dy = node.grad_out();
   const int64_t n = node.out.numel();
-  const float* a = node.in[0].data();
-  const float* b = node.in[1].data();
+  const auto& s = node.state<OperandsSaved>();
+  const float* a = s.a.defined() ? s.a.data() : nullptr;
+  const float* b = s.b.defined() ? s.b.data() : nullptr;
   const int64_t na = node.in[0].numel(), nb = node.in[1].numel();
   if (node.needs_grad(0))
     accumulate_reduced(node.grad_in(0), na, n, [=](int64_t i) { return dy[i] * b[i % nb]; });
@@ -118,8 +131,9 @@ void mul_backward(Node& node) {
 void div_backward(Node& node) {
   const float* dy = node.grad_out();
   const int64_t n = node.out.numel();
-  const float* a = node.in[0].data();
-  const float* b = node.in[1].data();
+  const auto& s = node.state<OperandsSaved>();
+  const float* a = s.a.defined() ? s.a.data() : nullptr;
+  const float* b = s.b.data();
   const int64_t na = node.in[0].numel(), nb = node.in[1].numel();
   if (node.needs_grad(0))
     accumulate_reduced(node.grad_in(0), na, n, [=](int64_t i) { return dy[i] / b[i % nb]; });

@@ -12,15 +12,25 @@
 namespace attn {
 namespace {
 
-// node.saved[0] = lse [rows]; node.i[0] = ignore index; node.f[0] = 1 / n_valid.
+struct CrossEntropySaved : Saved {
+  Tensor logits, lse;  // lse [rows]: the log-sum-exp of each row
+  std::vector<int32_t> targets;
+  int32_t ignore_index = -1;
+  float factor = 0;  // 1 / n_valid
+  size_t bytes() const override {
+    return tensor_bytes({&logits, &lse}) + targets.size() * sizeof(int32_t);
+  }
+};
+
 void cross_entropy_backward(Node& node) {
   if (!node.needs_grad(0)) return;
+  const auto& s = node.state<CrossEntropySaved>();
   const int64_t V = node.in[0].size(-1), rows = node.in[0].numel() / V;
-  const float* z = node.in[0].data();
-  const float* lse = node.saved[0].data();
-  const auto& target = node.ids->values;
-  const int32_t ignore = static_cast<int32_t>(node.i[0]);
-  const float factor = node.grad_out()[0] * node.f[0];
+  const float* z = s.logits.data();
+  const float* lse = s.lse.data();
+  const auto& target = s.targets;
+  const int32_t ignore = s.ignore_index;
+  const float factor = node.grad_out()[0] * s.factor;
   float* dz = node.grad_in(0);
 #pragma omp parallel for if (rows * V > kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
@@ -70,11 +80,11 @@ Tensor cross_entropy(const Tensor& logits, const Ids& targets, int32_t ignore_in
   }
   const float factor = n_valid > 0 ? 1.0f / static_cast<float>(n_valid) : 0.0f;
   Tensor out = Tensor::scalar(static_cast<float>(total) * factor);
-  if (Node* node = record(Op::CROSS_ENTROPY, cross_entropy_backward, out, {logits})) {
-    node->saved = {lse};
-    node->ids = std::make_shared<const Ids>(targets);
-    node->i[0] = ignore_index;
-    node->f[0] = factor;
+  if (Node* node = record(Op::CROSS_ENTROPY, cross_entropy_backward, out, {logits}))
+  {
+    auto& s = node->save<CrossEntropySaved>();
+    s.logits = logits, s.lse = lse, s.targets = targets.values;
+    s.ignore_index = ignore_index, s.factor = factor;
   }
   return out;
 }

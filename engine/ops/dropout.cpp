@@ -18,10 +18,16 @@ void apply_mask(const float* x, float* y, int64_t n, float p, uint64_t seed, boo
   }
 }
 
+// The mask is regenerated from (seed, index): nothing of size n is saved.
+struct DropoutSaved : Saved {
+  float p = 0;
+  uint64_t seed = 0;
+};
+
 void dropout_backward(Node& node) {
   if (!node.needs_grad(0)) return;
-  apply_mask(node.grad_out(), node.grad_in(0), node.out.numel(), node.f[0],
-             static_cast<uint64_t>(node.i[0]), true);
+  const auto& s = node.state<DropoutSaved>();
+  apply_mask(node.grad_out(), node.grad_in(0), node.out.numel(), s.p, s.seed, true);
 }
 
 }  // namespace
@@ -33,8 +39,8 @@ Tensor dropout(const Tensor& x, float p, uint64_t seed) {
   Tensor out = Tensor::empty(x.shape());
   apply_mask(x.data(), out.data(), x.numel(), p, seed, false);
   if (Node* node = record(Op::DROPOUT, dropout_backward, out, {x})) {
-    node->f[0] = p;
-    node->i[0] = static_cast<int64_t>(seed);
+    auto& s = node->save<DropoutSaved>();
+    s.p = p, s.seed = seed;
   }
   return out;
 }

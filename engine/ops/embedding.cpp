@@ -11,10 +11,15 @@
 namespace attn {
 namespace {
 
+struct EmbeddingSaved : Saved {
+  std::vector<int32_t> ids;
+  size_t bytes() const override { return ids.size() * sizeof(int32_t); }
+};
+
 void embedding_backward(Node& node) {
   if (!node.needs_grad(0)) return;
   const int64_t C = node.in[0].size(1);
-  const auto& ids = node.ids->values;
+  const auto& ids = node.state<EmbeddingSaved>().ids;
   const int64_t n = static_cast<int64_t>(ids.size());
   const float* dy = node.grad_out();
   float* dw = node.grad_in(0);
@@ -54,7 +59,7 @@ Tensor embedding(const Tensor& weight, const Ids& ids) {
   for (int64_t t = 0; t < n; ++t)
     std::memcpy(y + t * C, w + static_cast<int64_t>(ids.values[t]) * C, sizeof(float) * C);
   if (Node* node = record(Op::EMBEDDING, embedding_backward, out, {weight}))
-    node->ids = std::make_shared<const Ids>(ids);
+    node->save<EmbeddingSaved>().ids = ids.values;
   return out;
 }
 

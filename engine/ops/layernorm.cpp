@@ -11,15 +11,20 @@
 namespace attn {
 namespace {
 
-// saved[0] = mean [rows], saved[1] = rstd [rows]
+struct LayernormSaved : Saved {
+  Tensor x, weight, mean, rstd;  // mean and rstd [rows]
+  size_t bytes() const override { return tensor_bytes({&x, &weight, &mean, &rstd}); }
+};
+
 void layernorm_backward(Node& node) {
-  const Tensor& x = node.in[0];
+  const auto& saved = node.state<LayernormSaved>();
+  const Tensor& x = saved.x;
   const int64_t C = x.size(-1), rows = x.numel() / C;
   const float* xp = x.data();
-  const float* w = node.in[1].data();
+  const float* w = saved.weight.data();
   const float* dy = node.grad_out();
-  const float* mean = node.saved[0].data();
-  const float* rstd = node.saved[1].data();
+  const float* mean = saved.mean.data();
+  const float* rstd = saved.rstd.data();
   if (node.needs_grad(0)) {
     float* dx = node.grad_in(0);
 #pragma omp parallel for if (rows * C > kParallelMin)
@@ -97,8 +102,10 @@ Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, floa
     mp[r] = m;
     sp[r] = s;
   }
-  if (Node* node = record(Op::LAYERNORM, layernorm_backward, out, {x, weight, bias}))
-    node->saved = {mean, rstd};
+  if (Node* node = record(Op::LAYERNORM, layernorm_backward, out, {x, weight, bias})) {
+    auto& s = node->save<LayernormSaved>();
+    s.x = x, s.weight = weight, s.mean = mean, s.rstd = rstd;
+  }
   return out;
 }
 

@@ -28,14 +28,21 @@ void add_column_sums(float* db, const float* dy, int64_t rows, int64_t N) {
   }
 }
 
+// dX reads W, dW reads X: each is kept only when the other's gradient is needed.
+struct LinearSaved : Saved {
+  Tensor x, w;
+  size_t bytes() const override { return tensor_bytes({&x, &w}); }
+};
+
 void linear_backward(Node& node) {
+  const auto& s = node.state<LinearSaved>();
   const int64_t K = node.in[1].size(0), N = node.in[1].size(1);
   const int64_t rows = node.in[0].numel() / K;
   const float* dy = node.grad_out();
   if (node.needs_grad(0))
-    gemm(packed_gemm(rows, K, N, false, true, true), dy, node.in[1].data(), node.grad_in(0));
+    gemm(packed_gemm(rows, K, N, false, true, true), dy, s.w.data(), node.grad_in(0));
   if (node.needs_grad(1))
-    gemm(packed_gemm(K, N, rows, true, false, true), node.in[0].data(), dy, node.grad_in(1));
+    gemm(packed_gemm(K, N, rows, true, false, true), s.x.data(), dy, node.grad_in(1));
   if (node.in.size() > 2 && node.needs_grad(2)) add_column_sums(node.grad_in(2), dy, rows, N);
 }
 
@@ -57,7 +64,11 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
        b.defined() ? b.data() : nullptr);
   std::vector<Tensor> inputs = {x, w};
   if (b.defined()) inputs.push_back(b);
-  record(Op::LINEAR, linear_backward, out, inputs);
+  if (Node* node = record(Op::LINEAR, linear_backward, out, inputs)) {
+    auto& s = node->save<LinearSaved>();
+    if (node->needs_grad(1)) s.x = x;
+    if (node->needs_grad(0)) s.w = w;
+  }
   return out;
 }
 

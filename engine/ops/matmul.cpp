@@ -54,12 +54,21 @@ Plan plan_for(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   return p;
 }
 
+// dA reads B and dB reads A: each operand is kept only when the other's gradient is needed.
+struct MatmulSaved : Saved {
+  Tensor a, b;
+  bool trans_a = false, trans_b = false;
+  int64_t batch = 1, M = 0, N = 0, K = 0;  // the forward's gemm (batch folded for a shared B)
+  size_t bytes() const override { return tensor_bytes({&a, &b}); }
+};
+
 void matmul_backward(Node& node) {
-  const bool ta = node.i[0], tb = node.i[1];
-  const int64_t batch = node.i[2], M = node.i[3], N = node.i[4], K = node.i[5];
+  const auto& s = node.state<MatmulSaved>();
+  const bool ta = s.trans_a, tb = s.trans_b;
+  const int64_t batch = s.batch, M = s.M, N = s.N, K = s.K;
   const float* dy = node.grad_out();  // [batch, M, N]
-  const float* a = node.in[0].data();
-  const float* b = node.in[1].data();
+  const float* a = s.a.defined() ? s.a.data() : nullptr;
+  const float* b = s.b.defined() ? s.b.data() : nullptr;
   if (node.needs_grad(0)) {
     float* da = node.grad_in(0);  // stored [M, K], or [K, M] if ta
     if (!ta) gemm(packed_gemm(M, K, N, false, !tb, true, batch), dy, b, da);  // dY op(B)^T
@@ -85,8 +94,11 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   gemm(packed_gemm(p.M, p.N, p.K, trans_a, trans_b, false, p.batch), a.data(), b.data(),
        out.data());
   if (Node* node = record(Op::MATMUL, matmul_backward, out, {a, b})) {
-    node->i[0] = trans_a, node->i[1] = trans_b;
-    node->i[2] = p.batch, node->i[3] = p.M, node->i[4] = p.N, node->i[5] = p.K;
+    auto& s = node->save<MatmulSaved>();
+    if (node->needs_grad(1)) s.a = a;
+    if (node->needs_grad(0)) s.b = b;
+    s.trans_a = trans_a, s.trans_b = trans_b;
+    s.batch = p.batch, s.M = p.M, s.N = p.N, s.K = p.K;
   }
   return out;
 }

@@ -20,13 +20,18 @@ Shape without_last(const char* op, const Tensor& x) {
   return s;
 }
 
-// node.f[0] is the factor (1 or 1/n); the forward summed over groups of node.i[0] elements.
+struct SumSaved : Saved {
+  float factor = 1;   // 1, or 1/n for a mean
+  int64_t group = 1;  // the forward summed groups of this many elements
+};
+
 void sum_backward(Node& node) {
   if (!node.needs_grad(0)) return;
+  const auto& s = node.state<SumSaved>();
   const float* dy = node.grad_out();
   float* dx = node.grad_in(0);
-  const float factor = node.f[0];
-  const int64_t group = node.i[0], n = node.in[0].numel();
+  const float factor = s.factor;
+  const int64_t group = s.group, n = node.in[0].numel();
 #pragma omp parallel for simd if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) dx[i] += factor * dy[i / group];
 }
@@ -41,8 +46,8 @@ Tensor reduce_all(Op op, const char* name, const Tensor& x, bool average) {
   const float factor = average ? 1.0f / static_cast<float>(std::max<int64_t>(n, 1)) : 1.0f;
   Tensor out = Tensor::scalar(static_cast<float>(total * factor));
   if (Node* node = record(op, sum_backward, out, {x})) {
-    node->f[0] = factor;
-    node->i[0] = std::max<int64_t>(n, 1);
+    auto& s = node->save<SumSaved>();
+    s.factor = factor, s.group = std::max<int64_t>(n, 1);
   }
   return out;
 }
@@ -60,8 +65,8 @@ Tensor reduce_last(Op op, const char* name, const Tensor& x, bool average) {
     y[r] = static_cast<float>(total * factor);
   }
   if (Node* node = record(op, sum_backward, out, {x})) {
-    node->f[0] = factor;
-    node->i[0] = std::max<int64_t>(cols, 1);
+    auto& s = node->save<SumSaved>();
+    s.factor = factor, s.group = std::max<int64_t>(cols, 1);
   }
   return out;
 }

@@ -67,12 +67,14 @@ void reshape_backward(Node& node) {
   for (int64_t i = 0; i < n; ++i) dx[i] += dy[i];
 }
 
-// node.i[0..3] hold the forward permutation.
+struct PermuteSaved : Saved {
+  std::vector<int> perm;  // the forward permutation
+};
+
 void permute_backward(Node& node) {
   if (!node.needs_grad(0)) return;
-  std::vector<int> perm(node.out.dim());
-  for (int d = 0; d < node.out.dim(); ++d) perm[d] = static_cast<int>(node.i[d]);
-  permute_kernel(node.grad_out(), node.out.shape(), inverse(perm), node.grad_in(0), true);
+  const auto& perm = node.state<PermuteSaved>().perm;
+  permute_kernel(node.grad_out(), node.out.shape, inverse(perm), node.grad_in(0), true);
 }
 
 // Copies a block of `axis_len` along `axis` between a tensor of shape `shape` and a packed
@@ -99,25 +101,30 @@ void copy_block(float* full, const Shape& shape, int axis, int64_t start, int64_
   }
 }
 
-// node.i[0] = axis; input k starts at offset sum of earlier sizes along it.
+// Concat and slice keep the axis (and the slice its start); input k of a concat starts at
+// the sum of the earlier inputs' sizes along the axis.
+struct AxisSaved : Saved {
+  int axis = 0;
+  int64_t start = 0;
+};
+
 void concat_backward(Node& node) {
-  const int axis = static_cast<int>(node.i[0]);
+  const int axis = node.state<AxisSaved>().axis;
   float* dy = const_cast<float*>(node.grad_out());
   int64_t start = 0;
   for (size_t k = 0; k < node.in.size(); ++k) {
     const int64_t len = node.in[k].size(axis);
     if (node.needs_grad(static_cast<int>(k)))
-      copy_block(dy, node.out.shape(), axis, start, len, node.grad_in(static_cast<int>(k)), true,
+      copy_block(dy, node.out.shape, axis, start, len, node.grad_in(static_cast<int>(k)), true,
                  true);
     start += len;
   }
 }
 
-// node.i[0] = axis, node.i[1] = start.
 void slice_backward(Node& node) {
   if (!node.needs_grad(0)) return;
-  const int axis = static_cast<int>(node.i[0]);
-  copy_block(node.grad_in(0), node.in[0].shape(), axis, node.i[1], node.out.size(axis),
+  const auto& s = node.state<AxisSaved>();
+  copy_block(node.grad_in(0), node.in[0].shape, s.axis, s.start, node.out.size(s.axis),
              const_cast<float*>(node.grad_out()), false, true);
 }
 
@@ -158,7 +165,7 @@ Tensor permute(const Tensor& x, const std::vector<int>& perm) {
   Tensor out = Tensor::empty(out_shape);
   permute_kernel(x.data(), x.shape(), perm, out.data(), false);
   if (Node* node = record(Op::PERMUTE, permute_backward, out, {x}))
-    for (int d = 0; d < x.dim(); ++d) node->i[d] = perm[d];
+    node->save<PermuteSaved>().perm = perm;
   return out;
 }
 
@@ -191,7 +198,7 @@ Tensor concat(const std::vector<Tensor>& xs, int axis) {
                false, false);
     start += x.size(axis);
   }
-  if (Node* node = record(Op::CONCAT, concat_backward, out, xs)) node->i[0] = axis;
+  if (Node* node = record(Op::CONCAT, concat_backward, out, xs)) node->save<AxisSaved>().axis = axis;
   return out;
 }
 
@@ -208,8 +215,8 @@ Tensor slice(const Tensor& x, int axis, int64_t start, int64_t length) {
   copy_block(const_cast<float*>(x.data()), x.shape(), axis, start, length, out.data(), true,
              false);
   if (Node* node = record(Op::SLICE, slice_backward, out, {x})) {
-    node->i[0] = axis;
-    node->i[1] = start;
+    auto& s = node->save<AxisSaved>();
+    s.axis = axis, s.start = start;
   }
   return out;
 }

@@ -27,9 +27,14 @@ inline float exp_shifted_row(const float* x, float* y, int64_t n) {
   return total;
 }
 
+struct SoftmaxSaved : Saved {
+  Tensor y;  // the output: both gradients are functions of it
+  size_t bytes() const override { return tensor_bytes({&y}); }
+};
+
 void softmax_backward(Node& node) {
   if (!node.needs_grad(0)) return;
-  const float* y = node.out.data();
+  const float* y = node.state<SoftmaxSaved>().y.data();
   const float* dy = node.grad_out();
   float* dx = node.grad_in(0);
   const int64_t n = node.out.size(-1), rows = node.out.numel() / std::max<int64_t>(n, 1);
@@ -46,7 +51,7 @@ void softmax_backward(Node& node) {
 
 void log_softmax_backward(Node& node) {
   if (!node.needs_grad(0)) return;
-  const float* y = node.out.data();
+  const float* y = node.state<SoftmaxSaved>().y.data();
   const float* dy = node.grad_out();
   float* dx = node.grad_in(0);
   const int64_t n = node.out.size(-1), rows = node.out.numel() / std::max<int64_t>(n, 1);
@@ -85,7 +90,8 @@ Tensor softmax_like(Op op, const char* name, const Tensor& x, bool log_form) {
       for (int64_t j = 0; j < n; ++j) yr[j] *= inv;
     }
   }
-  record(op, log_form ? log_softmax_backward : softmax_backward, out, {x});
+  if (Node* node = record(op, log_form ? log_softmax_backward : softmax_backward, out, {x}))
+    node->save<SoftmaxSaved>().y = out;
   return out;
 }
 

@@ -1,6 +1,6 @@
 // Elementwise functions of one tensor. Each saves the minimum for its backward: the output
 // where the derivative is a function of it (exp, sqrt, relu, elu, sigmoid, tanh), the input
-// otherwise (log, gelu). Inputs stay reachable through node.in; outputs through node.out.
+// otherwise (log, gelu), nothing for scale and neg; the saved tensor is UnarySaved::kept.
 #include <cmath>
 
 #include "engine/check.h"
@@ -11,9 +11,18 @@
 namespace attn {
 namespace {
 
-// y = f(x) elementwise, recorded with `bwd`; `arg` is kept as node.f[0] (scale's factor).
+enum class Keep { kNothing, kInput, kOutput };
+
+struct UnarySaved : Saved {
+  Tensor kept;    // the input or the output, as the op's derivative needs
+  float arg = 0;  // scale's factor
+  size_t bytes() const override { return tensor_bytes({&kept}); }
+};
+
+// y = f(x) elementwise, recorded with `bwd`, keeping what `keep` says for the backward.
 template <class F>
-Tensor unary(Op op, const char* name, const Tensor& x, BackwardFn bwd, F f, float arg = 0) {
+Tensor unary(Op op, const char* name, const Tensor& x, BackwardFn bwd, Keep keep, F f,
+             float arg = 0) {
   check_defined(name, x);
   Tensor out = Tensor::empty(x.shape());
   const float* in = x.data();
@@ -21,7 +30,11 @@ Tensor unary(Op op, const char* name, const Tensor& x, BackwardFn bwd, F f, floa
   const int64_t n = x.numel();
 #pragma omp parallel for simd if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) y[i] = f(in[i]);
-  if (Node* node = record(op, bwd, out, {x})) node->f[0] = arg;
+  if (Node* node = record(op, bwd, out, {x})) {
+    auto& s = node->save<UnarySaved>();
+    s.arg = arg;
+    if (keep != Keep::kNothing) s.kept = keep == Keep::kInput ? x : out;
+  }
   return out;
 }
 
@@ -51,76 +64,76 @@ inline float gelu_derivative(float x) {
 }
 
 void scale_backward(Node& n) {
-  const float s = n.f[0];
+  const float s = n.state<UnarySaved>().arg;
   accumulate(n, [=](int64_t) { return s; });
 }
 void neg_backward(Node& n) { accumulate(n, [](int64_t) { return -1.0f; }); }
 void exp_backward(Node& n) {
-  const float* y = n.out.data();
+  const float* y = n.state<UnarySaved>().kept.data();
   accumulate(n, [=](int64_t i) { return y[i]; });
 }
 void log_backward(Node& n) {
-  const float* x = n.in[0].data();
+  const float* x = n.state<UnarySaved>().kept.data();
   accumulate(n, [=](int64_t i) { return 1.0f / x[i]; });
 }
 void sqrt_backward(Node& n) {
-  const float* y = n.out.data();
+  const float* y = n.state<UnarySaved>().kept.data();
   accumulate(n, [=](int64_t i) { return 0.5f / y[i]; });
 }
 void relu_backward(Node& n) {
-  const float* y = n.out.data();
+  const float* y = n.state<UnarySaved>().kept.data();
   accumulate(n, [=](int64_t i) { return y[i] > 0.0f ? 1.0f : 0.0f; });
 }
 void gelu_backward(Node& n) {
-  const float* x = n.in[0].data();
+  const float* x = n.state<UnarySaved>().kept.data();
   accumulate(n, [=](int64_t i) { return gelu_derivative(x[i]); });
 }
 void elu_backward(Node& n) {
-  const float* y = n.out.data();  // y > 0 exactly where x > 0; below, dy/dx = e^x = y + 1
+  const float* y = n.state<UnarySaved>().kept.data();  // y > 0 exactly where x > 0; below, dy/dx = e^x = y + 1
   accumulate(n, [=](int64_t i) { return y[i] > 0.0f ? 1.0f : y[i] + 1.0f; });
 }
 void sigmoid_backward(Node& n) {
-  const float* y = n.out.data();
+  const float* y = n.state<UnarySaved>().kept.data();
   accumulate(n, [=](int64_t i) { return y[i] * (1.0f - y[i]); });
 }
 void tanh_backward(Node& n) {
-  const float* y = n.out.data();
+  const float* y = n.state<UnarySaved>().kept.data();
   accumulate(n, [=](int64_t i) { return 1.0f - y[i] * y[i]; });
 }
 
 }  // namespace
 
 Tensor scale(const Tensor& x, float s) {
-  return unary(Op::SCALE, "scale", x, scale_backward, [=](float v) { return s * v; }, s);
+  return unary(Op::SCALE, "scale", x, scale_backward, Keep::kNothing, [=](float v) { return s * v; }, s);
 }
 Tensor neg(const Tensor& x) {
-  return unary(Op::NEG, "neg", x, neg_backward, [](float v) { return -v; });
+  return unary(Op::NEG, "neg", x, neg_backward, Keep::kNothing, [](float v) { return -v; });
 }
 Tensor exp(const Tensor& x) {
-  return unary(Op::EXP, "exp", x, exp_backward, [](float v) { return fast_exp(v); });
+  return unary(Op::EXP, "exp", x, exp_backward, Keep::kOutput, [](float v) { return fast_exp(v); });
 }
 Tensor log(const Tensor& x) {
-  return unary(Op::LOG, "log", x, log_backward, [](float v) { return std::log(v); });
+  return unary(Op::LOG, "log", x, log_backward, Keep::kInput, [](float v) { return std::log(v); });
 }
 Tensor sqrt(const Tensor& x) {
-  return unary(Op::SQRT, "sqrt", x, sqrt_backward, [](float v) { return std::sqrt(v); });
+  return unary(Op::SQRT, "sqrt", x, sqrt_backward, Keep::kOutput, [](float v) { return std::sqrt(v); });
 }
 Tensor relu(const Tensor& x) {
-  return unary(Op::RELU, "relu", x, relu_backward, [](float v) { return v > 0.0f ? v : 0.0f; });
+  return unary(Op::RELU, "relu", x, relu_backward, Keep::kOutput, [](float v) { return v > 0.0f ? v : 0.0f; });
 }
 Tensor gelu(const Tensor& x) {
-  return unary(Op::GELU, "gelu", x, gelu_backward, [](float v) { return gelu_value(v); });
+  return unary(Op::GELU, "gelu", x, gelu_backward, Keep::kInput, [](float v) { return gelu_value(v); });
 }
 Tensor elu(const Tensor& x) {
-  return unary(Op::ELU, "elu", x, elu_backward,
+  return unary(Op::ELU, "elu", x, elu_backward, Keep::kOutput,
                [](float v) { return v > 0.0f ? v : fast_exp(v) - 1.0f; });
 }
 Tensor sigmoid(const Tensor& x) {
-  return unary(Op::SIGMOID, "sigmoid", x, sigmoid_backward,
+  return unary(Op::SIGMOID, "sigmoid", x, sigmoid_backward, Keep::kOutput,
                [](float v) { return 1.0f / (1.0f + fast_exp(-v)); });
 }
 Tensor tanh(const Tensor& x) {
-  return unary(Op::TANH, "tanh", x, tanh_backward, [](float v) { return fast_tanh(v); });
+  return unary(Op::TANH, "tanh", x, tanh_backward, Keep::kOutput, [](float v) { return fast_tanh(v); });
 }
 
 }  // namespace attn

@@ -77,3 +77,40 @@ TEST_CASE("a non-scalar root needs a seed gradient") {
   backward(y, Tensor::from({2}, {1, 10}));
   CHECK(max_abs_diff(x.grad(), {2, 20}) == 0);
 }
+
+TEST_CASE("a node keeps alive only what its backward reads") {
+  Tensor w = random({4, 3}, 31);
+  std::weak_ptr<Storage> added, multiplied;
+  Tensor y, z;
+  {
+    Tensor t = scale(w, 2.0f), u = scale(w, 3.0f);
+    added = t.impl()->storage, multiplied = u.impl()->storage;
+    y = add(t, w);  // add's gradient reads no operand: t's data may go
+    z = mul(u, w);  // mul's dW reads u: u's data stays
+  }
+  CHECK(added.expired());
+  CHECK_FALSE(multiplied.expired());
+  backward(add(sum(y), sum(z)));
+  for (int64_t i = 0; i < w.numel(); ++i)  // d/dw (2w + w) + d/dw (3w * w) = 3 + 6w
+    CHECK(w.grad().data()[i] == doctest::Approx(3.0f + 6.0f * w.data()[i]));
+  CHECK(multiplied.expired());  // the tape is cleared after backward
+}
+
+TEST_CASE("the tape dump names every op, its output and the bytes it saves") {
+  Tensor a = random({2, 3}, 32), b = random({3, 5}, 33);
+  Tensor y = add(matmul(a, b), Tensor::scalar(1.0f));
+  const std::string dump = describe_tape();
+  CHECK(dump.find("matmul") != std::string::npos);
+  CHECK(dump.find("[2, 5]") != std::string::npos);
+  CHECK(dump.find("saves         84 bytes") != std::string::npos);  // a and b: 6 + 15 floats
+  CHECK(dump.find("tape: 2 nodes, 84 bytes saved") != std::string::npos);
+  clear_tape();
+}
+
+TEST_CASE("an error inside a backward names the op and its output") {
+  Tensor x = random({2}, 34);
+  Tensor out = Tensor::empty({2});
+  record(Op::LAYERNORM, [](Node&) { throw std::runtime_error("boom"); }, out, {x});
+  CHECK_THROWS_WITH(backward(sum(out)), doctest::Contains("backward of layernorm (node 0, output [2]): boom"));
+  CHECK(tape_size() == 0);
+}
