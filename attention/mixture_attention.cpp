@@ -150,13 +150,16 @@ void mixture_backward(Node& node) {
 
 }  // namespace
 
-Tensor mixture_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& S,
-                         const Tensor& a, const MixtureAttentionOptions& options) {
-  const char* op = "mixture_attention";
-  for (const Tensor* t : {&q, &k, &v, &S, &a}) check_defined(op, *t);
+namespace {
+
+// Checks the operands (v is checked against q when given) and returns their sizes.
+Dims checked_dims(const char* op, const Tensor& q, const Tensor& k, const Tensor* v,
+                  const Tensor& S, const Tensor& a, const MixtureAttentionOptions& options) {
+  for (const Tensor* t : {&q, &k, &S, &a}) check_defined(op, *t);
+  if (v) check_defined(op, *v);
   if (q.dim() != 4) arg_error(op, "q must be [B, H, T, D], got " + to_string(q.shape()));
-  if (k.shape() != q.shape() || v.shape() != q.shape())
-    shape_error(op, q.shape(), k.shape() == q.shape() ? v.shape() : k.shape(),
+  if (k.shape() != q.shape() || (v && v->shape() != q.shape()))
+    shape_error(op, q.shape(), k.shape() == q.shape() ? v->shape() : k.shape(),
                 "(q, k and v) must be equal");
   const Dims d{q.size(0), q.size(1), q.size(2), q.size(3), S.dim() == 4 && S.size(0) == 1};
   if (d.T == 0 || d.D == 0) arg_error(op, "q must not be empty, got " + to_string(q.shape()));
@@ -167,6 +170,14 @@ Tensor mixture_attention(const Tensor& q, const Tensor& k, const Tensor& v, cons
   if (!options.key_lengths.empty() && static_cast<int64_t>(options.key_lengths.size()) != d.B)
     arg_error(op, "key_lengths has " + std::to_string(options.key_lengths.size()) +
                       " entries for a batch of " + std::to_string(d.B));
+  return d;
+}
+
+}  // namespace
+
+Tensor mixture_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& S,
+                         const Tensor& a, const MixtureAttentionOptions& options) {
+  const Dims d = checked_dims("mixture_attention", q, k, &v, S, a, options);
   const float a_value = a.data()[0];
   Tensor P = probabilities(q, k, S, a_value, d, options);
   Tensor out = Tensor::empty(q.shape());
@@ -176,6 +187,12 @@ Tensor mixture_attention(const Tensor& q, const Tensor& k, const Tensor& v, cons
     s.q = q, s.k = k, s.v = v, s.S = S, s.P = P, s.dims = d, s.a = a_value;
   }
   return out;
+}
+
+Tensor mixture_attention_weights(const Tensor& q, const Tensor& k, const Tensor& S,
+                                 const Tensor& a, const MixtureAttentionOptions& options) {
+  const Dims d = checked_dims("mixture_attention_weights", q, k, nullptr, S, a, options);
+  return probabilities(q, k, S, a.data()[0], d, options);
 }
 
 }  // namespace attn

@@ -21,4 +21,9 @@ struct MixtureAttentionOptions {
 Tensor mixture_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& S,
                          const Tensor& a, const MixtureAttentionOptions& options = {});
 
+// The weights P [B, H, T, T] that mixture_attention applies to v (rows sum to 1), from the
+// same kernel, without the tape: what attention maps draw.
+Tensor mixture_attention_weights(const Tensor& q, const Tensor& k, const Tensor& S,
+                                 const Tensor& a, const MixtureAttentionOptions& options = {});
+
 }  // namespace attn

@@ -40,13 +40,11 @@ Tensor SynthesizerAttention::forward(const Tensor& x, const Tensor& qkv,
 Tensor SynthesizerAttention::weights(const Tensor& x, const Tensor& qkv) const {
   const int64_t B = x.size(0), T = x.size(1);
   Tensor logits = source_->logits(x, T);
-  if (mix_logit.defined()) {
+  if (mix_logit.defined()) {  // the fused operator's own probabilities
     auto heads = split_heads(qkv, H_, 3);
-    const float inv_sqrt_d = 1.0f / std::sqrt(static_cast<float>(heads[0].size(3)));
-    Tensor a = sigmoid(mix_logit);
-    Tensor dot = scale(matmul(heads[0], heads[1], false, true), inv_sqrt_d);
-    if (logits.size(0) != B) logits = reshape(logits, {H_, T, T});  // broadcast over the batch
-    logits = add(mul(dot, sub(Tensor::scalar(1.0f), a)), mul(logits, a));
+    MixtureAttentionOptions options;
+    options.causal = causal_;
+    return mixture_attention_weights(heads[0], heads[1], logits, sigmoid(mix_logit), options);
   }
   if (logits.size(0) != B)  // batch-shared logits
     logits = add(Tensor::zeros({B, H_, T, T}), reshape(logits, {H_, T, T}));
