@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <numeric>
@@ -203,9 +204,68 @@ void report(const ClassifyOptions& o, const ClassificationData& data, const Eval
   }
 }
 
+double majority_accuracy(const ClassificationData& data) {
+  std::vector<int64_t> counts(data.classes, 0);
+  for (int32_t l : data.test.labels) counts[l]++;
+  return static_cast<double>(*std::max_element(counts.begin(), counts.end())) /
+         static_cast<double>(data.test.labels.size());
+}
+
+// The data of the options, checked, and the model's vocabulary set from it.
+ClassificationData prepared_data(ClassifyOptions& o, int32_t& cls_token) {
+  ClassificationData data = load_classification_data(o);
+  if (data.train.labels.empty() || data.test.labels.empty())
+    throw std::runtime_error("the training or test set is empty");
+  cls_token = o.pooling == "cls" ? static_cast<int32_t>(data.vocab) : -1;
+  o.model.vocab_size = data.vocab + (cls_token >= 0 ? 1 : 0);
+  o.model.causal = false;
+  return data;
+}
+
+// --eval-only: a trained classifier on its run's test set (or --test FILE), with the
+// averaged weights when its run kept them (--ema), as the run's own evaluations were.
+int evaluate_checkpoint(const ClassifyOptions& given, const RunStart& start) {
+  const Checkpoint ckpt = read_checkpoint(given.checkpoint);
+  if (ckpt.extra.value("task", nlohmann::json::object()).value("kind", "") != "classify")
+    throw std::invalid_argument(given.checkpoint + " is not a classifier checkpoint (attn "
+                                "classify writes those; use attn eval for language models)");
+  ClassifyOptions o = ckpt.extra.at("options").get<ClassifyOptions>();
+  if (!given.test_file.empty()) o.test_file = given.test_file;
+  const bool typed_out = std::count(start.given_fields.begin(), start.given_fields.end(), "out");
+  o.out = typed_out ? given.out : std::filesystem::path(given.checkpoint).parent_path().string();
+  o.quiet = given.quiet, o.threads = given.threads;
+  if (o.threads > 0) set_threads(o.threads);
+  int32_t cls_token = -1;
+  const ClassificationData data = prepared_data(o, cls_token);
+  o.model = ckpt.config;
+  ClassifierTraining training(o, data, cls_token);
+  ParameterArena& arena = training.arena();
+  load_parameters(ckpt, arena);
+  const auto& params = arena.parameters();
+  const bool averaged = !params.empty() && ckpt.file.find("ema." + params[0].name);
+  for (size_t i = 0; averaged && i < params.size(); ++i) {
+    const StoredTensor* t = ckpt.file.find("ema." + params[i].name);
+    std::copy(t->values.begin(), t->values.end(), arena.values() + arena.offset_of(i));
+  }
+  if (!o.quiet)
+    std::printf("attn classify: %s on %zu test examples%s\n", given.checkpoint.c_str(),
+                data.test.labels.size(), averaged ? " (averaged weights)" : "");
+  const EvalReport r = training.evaluate();
+  if (!o.quiet) std::printf("%s\n", r.text.c_str());
+  std::filesystem::create_directories(o.out);
+  report(o, data, training.last(), majority_accuracy(data), 0.0);
+  return 0;
+}
+
 }  // namespace
 
 int run_classify(ClassifyOptions o, const RunStart& start, RunSummary* summary) {
+  if (o.eval_only) {
+    if (o.checkpoint.empty()) throw std::invalid_argument("--eval-only needs --checkpoint FILE");
+    return evaluate_checkpoint(o, start);
+  }
+  if (!o.checkpoint.empty())
+    throw std::invalid_argument("--checkpoint is for --eval-only (continue a run with --resume)");
   std::unique_ptr<Checkpoint> ckpt;
   if (start.resume) {
     ckpt = std::make_unique<Checkpoint>(read_run_checkpoint(o.out, "classify"));
@@ -220,17 +280,10 @@ int run_classify(ClassifyOptions o, const RunStart& start, RunSummary* summary) 
   }
   validate(o);
   if (o.threads > 0) set_threads(o.threads);
-  const ClassificationData data = load_classification_data(o);
-  if (data.train.labels.empty() || data.test.labels.empty())
-    throw std::runtime_error("the training or test set is empty");
-  const int32_t cls_token = o.pooling == "cls" ? static_cast<int32_t>(data.vocab) : -1;
-  o.model.vocab_size = data.vocab + (cls_token >= 0 ? 1 : 0);
-  o.model.causal = false;
+  int32_t cls_token = -1;
+  const ClassificationData data = prepared_data(o, cls_token);
   ClassifierTraining training(o, data, cls_token);
-  std::vector<int64_t> counts(data.classes, 0);
-  for (int32_t l : data.test.labels) counts[l]++;
-  const double majority = static_cast<double>(*std::max_element(counts.begin(), counts.end())) /
-                          static_cast<double>(data.test.labels.size());
+  const double majority = majority_accuracy(data);
   if (!o.quiet) print_banner(o, data, training, majority);
   const nlohmann::json extra = {{"options", o}, {"task", {{"kind", "classify"}, {"classes", data.classes}}}};
   RunSummary run;

@@ -1,7 +1,8 @@
 // `attn classify`: trains the encoder classifier on ListOps (generated with LRA's rules, or
 // LRA TSV files) or on label,text CSV files (byte- or word-level), then reports accuracy,
 // per-class precision and recall and the confusion matrix (stdout and <out>/eval.json).
-// Checkpoints, --resume and --stop-after as `attn train`.
+// Checkpoints, --resume and --stop-after as `attn train`; --eval-only --checkpoint FILE
+// evaluates a trained classifier again.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -37,6 +38,8 @@ struct ClassifyOptions {
   bool quiet = false;
   bool skip_nonfinite = false;   // skip a step whose loss or gradient is not finite, instead of stopping
   bool progress = false;         // with quiet: still the live progress line on a terminal (compare)
+  bool eval_only = false;        // evaluate `checkpoint` instead of training
+  std::string checkpoint;
 };
 
 void to_json(nlohmann::json& j, const ClassifyOptions& o);

@@ -190,6 +190,10 @@ void add_classify(CLI::App& app, Commands& c) {
   k->add_option("--weight-decay", o.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
   k->add_option("--seed", o.seed, "random seed")->capture_default_str();
   add_loop_options(k, o, c.classify_resume, "run folder: metrics.jsonl, config.json, checkpoint, eval.json");
+  k->add_flag("--eval-only", o.eval_only,
+              "evaluate --checkpoint on its run's test set (or --test FILE); no training");
+  k->add_option("--checkpoint", o.checkpoint,
+                "a classifier checkpoint, for --eval-only (eval.json goes beside it unless --out)");
 }
 
 void add_compare(CLI::App& app, Commands& c) {

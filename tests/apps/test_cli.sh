@@ -209,6 +209,14 @@ else
   fail "classify: resume gives the uninterrupted losses and evaluation"
   diff <(losses "$work/cls_full/metrics.jsonl") <(losses "$work/cls_split/metrics.jsonl")
 fi
+"$attn" classify --eval-only --checkpoint "$work/cls_full/checkpoint.safetensors" --out "$work/cls_eval" --quiet \
+  || fail "classify --eval-only run"
+[[ "$(evals "$work/cls_eval/eval.json")" == "$(evals "$work/cls_full/eval.json")" ]] \
+  && pass "classify --eval-only reproduces the run's final evaluation (averaged weights)" \
+  || fail "classify --eval-only reproduces the run's final evaluation ($(evals "$work/cls_eval/eval.json") vs $(evals "$work/cls_full/eval.json"))"
+expect_error "classify --eval-only needs a checkpoint" "--eval-only needs --checkpoint FILE" classify --eval-only
+expect_error "classify --eval-only of a language model" "is not a classifier checkpoint" \
+  classify --eval-only --checkpoint "$work/full/checkpoint.safetensors"
 expect_error "classify: a finished run folder is not overwritten" "already holds a checkpoint" \
   "${cls_small[@]}" --out "$work/cls_full"
 
