@@ -294,5 +294,19 @@ expect_error "attention-map: id out of range" "is not a token id" attention-map 
 expect_error "attention-map: synthetic model needs ids" "give its input as --ids" attention-map \
   --checkpoint "$work/cmp/softmax/checkpoint.safetensors" --text hello
 
+# 8. Every option of every subcommand has a description in --help (on its line, or on the
+# next one when the option's name is long).
+undescribed=$(for c in train sample eval classify compare bench attention-map op plot; do
+  "$attn" "$c" --help | awk -v cmd="$c" '
+    pending != "" { if ($0 !~ /^                    +[^ -]/) print cmd ": " pending; pending = "" }
+    /^  +-/ {  # described: text after two spaces, or text from column 31 (the name column)
+      line = $0; sub(/^ +/, "", line)
+      if (line !~ /[^ ]  +[^ ]/ && !(substr($0, 30, 1) == " " && substr($0, 31, 1) ~ /[^ ]/)) pending = $1
+    }
+    END { if (pending != "") print cmd ": " pending }'
+done)
+[[ -z "$undescribed" ]] && pass "every option of every subcommand has a --help description" \
+  || fail "options without a --help description: $undescribed"
+
 echo "$failures failed"
 [[ $failures -eq 0 ]]
