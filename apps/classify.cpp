@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/classify_data.h"
+#include "apps/options_json.h"
 #include "apps/curriculum.h"
 #include "apps/trainer.h"
 #include "engine/cpu_share.h"
@@ -27,18 +28,7 @@ namespace attn {
   X(batch) X(steps) X(warmup) X(bucket) X(curriculum) X(ema) X(lr) X(weight_decay) X(seed)      \
   X(threads) X(eval_interval) X(log_interval) X(ckpt_interval) X(keep_checkpoints) X(out)
 
-void to_json(nlohmann::json& j, const ClassifyOptions& o) {
-#define X(f) j[#f] = o.f;
-  ATTN_CLASSIFY_FIELDS(X)
-#undef X
-}
-
-void from_json(const nlohmann::json& j, ClassifyOptions& o) {
-#define X(f) \
-  if (j.contains(#f)) j.at(#f).get_to(o.f);
-  ATTN_CLASSIFY_FIELDS(X)
-#undef X
-}
+ATTN_DEFINE_OPTIONS_JSON(ClassifyOptions, ATTN_CLASSIFY_FIELDS)
 
 namespace {
 

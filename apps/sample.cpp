@@ -87,12 +87,10 @@ std::vector<int32_t> generate(LanguageModel& model, const std::vector<int32_t>& 
     const int64_t V = all.size(-1);
     return std::vector<float>(all.data() + (L - 1) * V, all.data() + L * V);
   };
-  const std::vector<int32_t> start(seq.end() - std::min<int64_t>(static_cast<int64_t>(seq.size()), L),
-                                   seq.end());
   if (static_cast<int64_t>(seq.size()) > L) {
     logits = next_logits(seq.back());
   } else {
-    for (int32_t id : start) logits = model.step(id, caches);
+    for (int32_t id : seq) logits = model.step(id, caches);
   }
   for (int64_t i = 0; i < count; ++i) {
     const int32_t next = sample_token(logits, sampling, rng);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "apps/options_json.h"
 #include "apps/run_options.h"
 #include "apps/trainer.h"
 #include "engine/cpu_share.h"
@@ -20,18 +21,7 @@ namespace attn {
   X(beta1) X(beta2) X(grad_clip) X(seed) X(threads) X(eval_interval) X(eval_iters)              \
   X(log_interval) X(ckpt_interval) X(stop_after) X(out) X(keep_checkpoints) X(init_from) X(ema)
 
-void to_json(nlohmann::json& j, const TrainOptions& o) {
-#define X(f) j[#f] = o.f;
-  ATTN_OPTION_FIELDS(X)
-#undef X
-}
-
-void from_json(const nlohmann::json& j, TrainOptions& o) {
-#define X(f) \
-  if (j.contains(#f)) j.at(#f).get_to(o.f);
-  ATTN_OPTION_FIELDS(X)
-#undef X
-}
+ATTN_DEFINE_OPTIONS_JSON(TrainOptions, ATTN_OPTION_FIELDS)
 
 namespace {
 

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attention/softmax_row.h"
 #include "engine/check.h"
 #include "engine/gemm.h"
 #include "engine/simd_math.h"
@@ -24,22 +25,6 @@ struct Dims {
   int64_t B, H, T, D;
   bool shared;  // S is [1, H, T, T]
 };
-
-// Row r of the [B H T, T] logits: its softmax in place, the keys it may see from `seen` on
-// set to 0.
-void softmax_row(float* z, int64_t seen, int64_t T) {
-  float mx = -INFINITY;
-  for (int64_t j = 0; j < seen; ++j) mx = std::max(mx, z[j]);
-  float total = 0.0f;
-#pragma omp simd reduction(+ : total)
-  for (int64_t j = 0; j < seen; ++j) {
-    z[j] = fast_exp(z[j] - mx);
-    total += z[j];
-  }
-  const float inv = total > 0.0f ? 1.0f / total : 0.0f;
-  for (int64_t j = 0; j < seen; ++j) z[j] *= inv;
-  std::fill(z + seen, z + T, 0.0f);
-}
 
 int64_t visible(const MixtureAttentionOptions& o, int64_t b, int64_t i, int64_t T) {
   const int64_t keys = o.key_lengths.empty() ? T : std::clamp<int64_t>(o.key_lengths[b], 0, T);
@@ -64,7 +49,7 @@ Tensor probabilities(const Tensor& q, const Tensor& k, const Tensor& S, float a,
     const float* srow = s + (d.shared ? (r * d.T) % per_batch : r * d.T);
 #pragma omp simd
     for (int64_t j = 0; j < d.T; ++j) z[j] += a * srow[j];
-    softmax_row(z, visible(o, b, i, d.T), d.T);
+    masked_softmax_row(z, z, visible(o, b, i, d.T), d.T);
   }
   return P;
 }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attention/softmax_row.h"
 #include "engine/check.h"
 #include "engine/gemm.h"
 #include "engine/simd_math.h"
@@ -82,18 +83,7 @@ Tensor synthetic_attention(const Tensor& logits, const Tensor& v, bool causal) {
     const int64_t i = r % T;  // query position
     const float* src = l + (shared ? (r * T) % per_batch : r * T);
     float* dst = p + r * T;
-    const int64_t seen = causal ? i + 1 : T;
-    float mx = -INFINITY;
-    for (int64_t j = 0; j < seen; ++j) mx = std::max(mx, src[j]);
-    float total = 0.0f;
-#pragma omp simd reduction(+ : total)
-    for (int64_t j = 0; j < seen; ++j) {
-      dst[j] = fast_exp(src[j] - mx);
-      total += dst[j];
-    }
-    const float inv = 1.0f / total;
-    for (int64_t j = 0; j < seen; ++j) dst[j] *= inv;
-    std::fill(dst + seen, dst + T, 0.0f);
+    masked_softmax_row(src, dst, causal ? i + 1 : T, T);
   }
   Tensor out = Tensor::empty(v.shape());
   gemm(packed_gemm(T, D, T, false, false, false, B * H), p, v.data(), out.data());
