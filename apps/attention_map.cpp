@@ -6,14 +6,25 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "apps/plot.h"
+#include "apps/classify.h"
+#include "apps/classify_data.h"
+#include "apps/heatmap.h"
 #include "apps/tokenizer.h"
 #include "engine/npy.h"
+#include "nn/attention_registry.h"
 #include "nn/checkpoint.h"
+#include "nn/classifier.h"
 #include "nn/transformer.h"
 
 namespace attn {
 namespace {
+
+// The input of the maps: token ids, their axis labels and a line about what they are.
+struct MapInput {
+  std::vector<int32_t> ids;
+  std::vector<std::string> labels;
+  std::string about;
+};
 
 std::vector<int32_t> parse_ids(const std::string& list, int64_t vocab) {
   std::vector<int32_t> ids;
@@ -37,53 +48,121 @@ std::vector<int32_t> parse_ids(const std::string& list, int64_t vocab) {
   return ids;
 }
 
-}  // namespace
-
-int run_attention_map(const AttentionMapOptions& o) {
-  const Checkpoint ckpt = read_checkpoint(o.checkpoint);
-  LanguageModel model(ckpt.config, 0);
-  load_parameters(ckpt, model.arena());
-  std::vector<int32_t> ids;
+MapInput language_model_input(const Checkpoint& ckpt, const AttentionMapOptions& o) {
+  MapInput in;
   if (!o.ids.empty()) {
-    ids = parse_ids(o.ids, ckpt.config.vocab_size);
-  } else {
-    const auto& task = ckpt.extra.at("task");
-    if (task.value("kind", "") != "text")
-      throw std::invalid_argument(o.checkpoint + ": the model was trained on a synthetic task; "
-                                  "give its input as --ids 1,2,3");
-    if (o.text.empty()) throw std::invalid_argument("give --text (or --ids)");
-    ids = Tokenizer::from_json(task.at("tokenizer")).encode(o.text, "--text");
+    in.ids = parse_ids(o.ids, ckpt.config.vocab_size);
+    for (int32_t id : in.ids) in.labels.push_back(std::to_string(id));
+    return in;
   }
-  const auto T = static_cast<int64_t>(ids.size());
-  if (T < 1 || T > ckpt.config.context)
-    throw std::invalid_argument("the input has " + std::to_string(T) + " tokens; the model takes 1.." +
-                                std::to_string(ckpt.config.context));
-  const auto maps = model.attention_weights({{1, T}, ids});
-  std::filesystem::create_directories(o.out);
-  const int cell = o.cell > 0 ? o.cell : static_cast<int>(std::clamp<int64_t>(384 / T, 1, 24));
+  const auto& task = ckpt.extra.at("task");
+  if (task.value("kind", "") != "text")
+    throw std::invalid_argument(o.checkpoint + ": the model was trained on a synthetic task; "
+                                "give its input as --ids 1,2,3");
+  if (o.text.empty()) throw std::invalid_argument("give --text (or --ids)");
+  const Tokenizer tokenizer = Tokenizer::from_json(task.at("tokenizer"));
+  in.ids = tokenizer.encode(o.text, "--text");
+  for (int32_t id : in.ids) in.labels.push_back(axis_label(tokenizer.decode({id})));
+  return in;
+}
+
+// A classifier's input: --ids, --text (encoded as its training data was) or test example N.
+MapInput classifier_input(const ClassifyOptions& run, const ClassificationData& data,
+                          const AttentionMapOptions& o) {
+  MapInput in;
+  const int32_t cls_token = run.pooling == "cls" ? static_cast<int32_t>(data.vocab) : -1;
+  if (cls_token >= 0) in.ids.push_back(cls_token);
+  if (!o.ids.empty()) {
+    for (int32_t id : parse_ids(o.ids, data.vocab)) in.ids.push_back(id);
+  } else if (!o.text.empty()) {
+    for (int32_t id : encode_classify_text(data, run, o.text)) in.ids.push_back(id);
+  } else {
+    const auto count = static_cast<int64_t>(data.test.tokens.size());
+    if (o.example < 0 || o.example >= count)
+      throw std::invalid_argument("--example " + std::to_string(o.example) + " is outside the " +
+                                  std::to_string(count) + " test examples [0, " +
+                                  std::to_string(count) + ")");
+    const auto& tokens = data.test.tokens[static_cast<size_t>(o.example)];
+    in.ids.insert(in.ids.end(), tokens.begin(), tokens.end());
+    in.about = "test example " + std::to_string(o.example) + " (label " +
+               std::to_string(data.test.labels[static_cast<size_t>(o.example)]) + ")";
+  }
+  for (int32_t id : in.ids)
+    in.labels.push_back(id == cls_token ? "<cls>" : axis_label(data.token_names.at(id)));
+  return in;
+}
+
+// Checks that the input fits the model and that every row of every map sums to 1; writes
+// layer<N>.png and layer<N>.npy; returns the worst row-sum error.
+double write_maps(const std::vector<Tensor>& maps, const MapInput& in, const ModelConfig& config,
+                  const AttentionMapOptions& o) {
+  const auto T = static_cast<int64_t>(in.ids.size());
+  const std::string columns = find_attention_variant(parse_attention_spec(
+      config.attention, config.causal, config.context).name).map_columns;
   double worst_row_error = 0;
   for (size_t layer = 0; layer < maps.size(); ++layer) {
     const Tensor& w = maps[layer];  // [1, H, T, K]
     const int64_t H = w.size(1), K = w.size(3);
-    std::vector<Heatmap> heads;
+    HeatmapFigure figure;
+    figure.title = "layer " + std::to_string(layer) + ": " + config.attention +
+                   " attention; rows: queries, columns: " + columns;
+    figure.row_labels = in.labels;
+    if (K == T && columns == "keys") figure.col_labels = in.labels;
+    figure.cell = o.cell > 0 ? o.cell : static_cast<int>(std::clamp<int64_t>(384 / T, 1, 24));
     for (int64_t h = 0; h < H; ++h) {
-      Heatmap m{"layer " + std::to_string(layer) + " head " + std::to_string(h), T, K, {}};
+      Heatmap m{"head " + std::to_string(h), T, K, {}};
       m.values.assign(w.data() + h * T * K, w.data() + (h + 1) * T * K);
       for (int64_t i = 0; i < T; ++i) {
         double total = 0;
         for (int64_t j = 0; j < K; ++j) total += m.values[i * K + j];
         worst_row_error = std::max(worst_row_error, std::abs(total - 1.0));
       }
-      heads.push_back(std::move(m));
+      figure.panels.push_back(std::move(m));
     }
     const std::string base = o.out + "/layer" + std::to_string(layer);
-    write_heatmaps(heads, cell, base + ".png");
+    write_heatmaps(figure, base + ".png");
     save_npy(base + ".npy", reshape(w, {H, T, K}));
   }
-  std::printf("attn attention-map: %s attention, %zu layers x %lld heads, T = %lld -> %s/layer*.png "
-              "(rows sum to 1 within %.1e)\n", ckpt.config.attention.c_str(), maps.size(),
-              static_cast<long long>(ckpt.config.n_head), static_cast<long long>(T), o.out.c_str(),
-              worst_row_error);
+  return worst_row_error;
+}
+
+void check_length(int64_t T, int64_t context) {
+  if (T < 1 || T > context)
+    throw std::invalid_argument("the input has " + std::to_string(T) + " tokens; the model takes 1.." +
+                                std::to_string(context));
+}
+
+}  // namespace
+
+int run_attention_map(const AttentionMapOptions& o) {
+  if (o.cell < 0 || o.cell > 64)
+    throw std::invalid_argument("--cell " + std::to_string(o.cell) + " is outside 0..64");
+  const Checkpoint ckpt = read_checkpoint(o.checkpoint);
+  const nlohmann::json task = ckpt.extra.value("task", nlohmann::json::object());
+  MapInput in;
+  std::vector<Tensor> maps;
+  if (task.value("kind", "") == "classify") {
+    ClassifyOptions run = ckpt.extra.at("options").get<ClassifyOptions>();
+    const ClassificationData data = load_classification_data(run);
+    EncoderClassifier model(ckpt.config, data.classes, run.pooling, 0);
+    load_evaluation_weights(ckpt, model.arena());
+    in = classifier_input(run, data, o);
+    check_length(static_cast<int64_t>(in.ids.size()), ckpt.config.context);
+    maps = model.attention_weights({{1, static_cast<int64_t>(in.ids.size())}, in.ids});
+  } else {
+    LanguageModel model(ckpt.config, 0);
+    load_evaluation_weights(ckpt, model.arena());
+    in = language_model_input(ckpt, o);
+    check_length(static_cast<int64_t>(in.ids.size()), ckpt.config.context);
+    maps = model.attention_weights({{1, static_cast<int64_t>(in.ids.size())}, in.ids});
+  }
+  std::filesystem::create_directories(o.out);
+  const double worst_row_error = write_maps(maps, in, ckpt.config, o);
+  std::printf("attn attention-map: %s attention, %zu layers x %lld heads, T = %lld%s%s -> "
+              "%s/layer*.png (rows sum to 1 within %.1e)\n", ckpt.config.attention.c_str(),
+              maps.size(), static_cast<long long>(ckpt.config.n_head),
+              static_cast<long long>(in.ids.size()), in.about.empty() ? "" : ", ",
+              in.about.c_str(), o.out.c_str(), worst_row_error);
   return 0;
 }
 

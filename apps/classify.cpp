@@ -230,13 +230,7 @@ int evaluate_checkpoint(const ClassifyOptions& given, const RunStart& start) {
   o.model = ckpt.config;
   ClassifierTraining training(o, data, cls_token);
   ParameterArena& arena = training.arena();
-  load_parameters(ckpt, arena);
-  const auto& params = arena.parameters();
-  const bool averaged = !params.empty() && ckpt.file.find("ema." + params[0].name);
-  for (size_t i = 0; averaged && i < params.size(); ++i) {
-    const StoredTensor* t = ckpt.file.find("ema." + params[i].name);
-    std::copy(t->values.begin(), t->values.end(), arena.values() + arena.offset_of(i));
-  }
+  const bool averaged = load_evaluation_weights(ckpt, arena);
   if (!o.quiet)
     std::printf("attn classify: %s on %zu test examples%s\n", given.checkpoint.c_str(),
                 data.test.labels.size(), averaged ? " (averaged weights)" : "");

@@ -47,6 +47,7 @@ ClassificationData load_classification_data(const ClassifyOptions& o) {
     t.train = from_listops(train), t.test = from_listops(test);
     t.outer_operator_baseline = listops::outer_operator_baseline(train, test);
     t.vocab = listops::kVocabSize, t.classes = 10;
+    for (int32_t id = 0; id < listops::kVocabSize; ++id) t.token_names.push_back(listops::token_name(id));
     return t;
   }
   if (o.task != "csv") throw std::invalid_argument("--task must be listops or csv, got '" + o.task + "'");
@@ -69,6 +70,8 @@ ClassificationData load_classification_data(const ClassifyOptions& o) {
     };
     encode(train, t.train), encode(test, t.test);
     t.vocab = 257;
+    t.token_names.push_back("<pad>");
+    for (int c = 0; c < 256; ++c) t.token_names.push_back(std::string(1, static_cast<char>(c)));
   } else if (o.tokenizer == "word") {
     std::unordered_map<std::string, int64_t> counts;
     for (const auto& r : train)
@@ -93,10 +96,41 @@ ClassificationData load_classification_data(const ClassifyOptions& o) {
     };
     encode(train, t.train), encode(test, t.test);
     t.vocab = static_cast<int64_t>(sorted.size()) + 2;
+    t.token_names = {"<pad>", "<unk>"};
+    for (const auto& [word, count] : sorted) t.token_names.push_back(word);
   } else {
     throw std::invalid_argument("--tokenizer must be byte or word for csv, got '" + o.tokenizer + "'");
   }
   return t;
+}
+
+std::vector<int32_t> encode_classify_text(const ClassificationData& data, const ClassifyOptions& o,
+                                          const std::string& text) {
+  std::vector<int32_t> ids;
+  if (o.task == "csv" && o.tokenizer == "byte") {
+    for (unsigned char c : text) ids.push_back(1 + c);
+  } else if (o.task == "csv") {
+    std::unordered_map<std::string, int32_t> id;
+    for (size_t i = 2; i < data.token_names.size(); ++i) id[data.token_names[i]] = static_cast<int32_t>(i);
+    for (const auto& w : words_of(text)) ids.push_back(id.count(w) ? id[w] : 1);
+  } else {
+    std::string spaced = text;  // LRA's inputs carry parentheses; its pipeline drops them
+    for (char& c : spaced)
+      if (c == '(' || c == ')' || c == '\t' || c == '\n') c = ' ';
+    size_t start = 0;
+    while ((start = spaced.find_first_not_of(' ', start)) != std::string::npos) {
+      const size_t end = std::min(spaced.find(' ', start), spaced.size());
+      const std::string token = spaced.substr(start, end - start);
+      const auto it = std::find(data.token_names.begin() + 1, data.token_names.end(), token);
+      if (it == data.token_names.end())
+        throw std::invalid_argument("--text: '" + token + "' is not a ListOps token (0-9, [MIN, "
+                                    "[MAX, [MED, [SM, ])");
+      ids.push_back(static_cast<int32_t>(it - data.token_names.begin()));
+      start = end;
+    }
+  }
+  if (ids.empty()) throw std::invalid_argument("--text holds no tokens");
+  return ids;
 }
 
 void pack(const Dataset& d, const std::vector<int64_t>& index, int64_t max_T, int32_t cls_token,

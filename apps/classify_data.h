@@ -20,11 +20,18 @@ struct Dataset {
 struct ClassificationData {
   Dataset train, test;
   int64_t vocab = 0, classes = 0;
+  std::vector<std::string> token_names;  // [vocab]: the text of each id ("<pad>" for 0)
   double outer_operator_baseline = -1;  // ListOps only: see listops::outer_operator_baseline
 };
 
 // Reads or generates the task the options describe (throws naming the file and the problem).
 ClassificationData load_classification_data(const ClassifyOptions& o);
+
+// A text as the task's token ids: ListOps tokens separated by spaces ("[MAX 2 9 ]",
+// parentheses ignored), CSV bytes or words as the training data was encoded (unknown words:
+// id 1). Throws naming the first token that is not in the vocabulary (ListOps).
+std::vector<int32_t> encode_classify_text(const ClassificationData& data, const ClassifyOptions& o,
+                                          const std::string& text);
 
 // Packs the examples d[index[b]] into ids [B, T] and lengths, where T is the longest of them
 // (capped at max_T; longer inputs are cut), so short batches cost less; with CLS pooling the

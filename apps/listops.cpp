@@ -169,13 +169,17 @@ std::vector<Example> read_tsv(const std::string& path) {
   return out;
 }
 
-std::string to_text(const std::vector<int32_t>& tokens) {
+std::string token_name(int32_t token) {
   static const char* names[] = {"<pad>", "0", "1", "2", "3", "4", "5", "6", "7",
                                 "8",     "9", "[MIN", "[MAX", "[MED", "[SM", "]"};
+  return token >= 0 && token < kVocabSize ? names[token] : "?";
+}
+
+std::string to_text(const std::vector<int32_t>& tokens) {
   std::string s;
   for (int32_t t : tokens) {
     if (!s.empty()) s += ' ';
-    s += t >= 0 && t < 16 ? names[t] : "?";
+    s += token_name(t);
   }
   return s;
 }

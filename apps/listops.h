@@ -47,6 +47,9 @@ std::vector<Example> read_tsv(const std::string& path);
 // above which a model shows it has learned more than the first token.
 double outer_operator_baseline(const std::vector<Example>& train, const std::vector<Example>& test);
 
+// A token's text: "0".."9", "[MIN", "[MAX", "[MED", "[SM", "]" ("<pad>" for 0, "?" outside).
+std::string token_name(int32_t token);
+
 // "[MAX 2 [MIN 9 4 ] ]" (the parenthesis-free form), for messages and debugging.
 std::string to_text(const std::vector<int32_t>& tokens);
 

@@ -237,10 +237,12 @@ void add_bench_and_inspection(CLI::App& app, Commands& c) {
   b->add_option("--out", bench.out, "folder for bench.jsonl and the plots")->capture_default_str();
   AttentionMapOptions& amap = c.map;
   auto* a = app.add_subcommand("attention-map", "PNG heatmaps of every layer's and head's attention weights");
-  a->add_option("--checkpoint", amap.checkpoint, "language-model checkpoint")->required();
-  a->add_option("--text", amap.text, "input text (models trained on text)");
-  a->add_option("--ids", amap.ids, "comma-separated token ids (models of synthetic tasks)");
-  a->add_option("--cell", amap.cell, "pixels per weight (0: from the length)")->capture_default_str();
+  a->add_option("--checkpoint", amap.checkpoint, "checkpoint of attn train or attn classify")->required();
+  a->add_option("--text", amap.text, "input text (models trained on text, classifiers)");
+  a->add_option("--ids", amap.ids, "comma-separated token ids (models of synthetic tasks, classifiers)");
+  a->add_option("--example", amap.example, "classifiers: this example of the run's test set "
+                "(when no --text or --ids)")->capture_default_str();
+  a->add_option("--cell", amap.cell, "pixels per weight, 1..64 (0: from the length)")->capture_default_str();
   a->add_option("--out", amap.out, "folder for layer<N>.png and layer<N>.npy")->capture_default_str();
   a->add_option("--threads", c.threads, kThreadsHelp)->capture_default_str();
   auto* p = app.add_subcommand("plot", "Draw a run's loss (and accuracy) curves from its metrics.jsonl");

@@ -1,88 +1,19 @@
 #include "apps/plot.h"
 
+#include "apps/canvas.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
 
-// stb_image_write's code comes from Debian's libstb; stb_easy_font is header-only (static).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#include <stb/stb_easy_font.h>
-#pragma GCC diagnostic pop
-#include <stb/stb_image_write.h>
-
 namespace attn {
 namespace {
-
-struct Color {
-  uint8_t r, g, b;
-};
 
 // Distinguishable line colours (the Tableau 10 palette).
 const Color kPalette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},
                           {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127},
                           {188, 189, 34},  {23, 190, 207}};
-
-class Canvas {
- public:
-  Canvas(int width, int height) : w_(width), h_(height), rgb_(3 * width * height, 255) {}
-  int width() const { return w_; }
-  int height() const { return h_; }
-
-  void pixel(int x, int y, Color c) {
-    if (x < 0 || y < 0 || x >= w_ || y >= h_) return;
-    uint8_t* p = &rgb_[3 * (static_cast<size_t>(y) * w_ + x)];
-    p[0] = c.r, p[1] = c.g, p[2] = c.b;
-  }
-  void rect(int x0, int y0, int x1, int y1, Color c) {  // [x0, x1) x [y0, y1)
-    for (int y = y0; y < y1; ++y)
-      for (int x = x0; x < x1; ++x) pixel(x, y, c);
-  }
-  // A line two pixels thick (simple DDA).
-  void line(double x0, double y0, double x1, double y1, Color c) {
-    const int n = static_cast<int>(std::max(std::abs(x1 - x0), std::abs(y1 - y0))) + 1;
-    for (int i = 0; i <= n; ++i) {
-      const double t = static_cast<double>(i) / n;
-      const int x = static_cast<int>(std::lround(x0 + t * (x1 - x0)));
-      const int y = static_cast<int>(std::lround(y0 + t * (y1 - y0)));
-      pixel(x, y, c), pixel(x + 1, y, c), pixel(x, y + 1, c);
-    }
-  }
-  // Text with stb_easy_font (its quads are axis-aligned rectangles), scaled by `scale`.
-  void text(int x, int y, const std::string& s, Color c, int scale = 1) {
-    static char buffer[200000];
-    std::string copy = s;
-    const int quads = stb_easy_font_print(0, 0, copy.data(), nullptr, buffer, sizeof buffer);
-    for (int q = 0; q < quads; ++q) {
-      const float* v = reinterpret_cast<const float*>(buffer + q * 64);  // 4 vertices of 16 bytes
-      const float x0 = v[0], y0 = v[1], x1 = v[8], y1 = v[9];
-      rect(x + static_cast<int>(x0 * scale), y + static_cast<int>(y0 * scale),
-           x + static_cast<int>(x1 * scale), y + static_cast<int>(y1 * scale), c);
-    }
-  }
-  static int text_width(const std::string& s, int scale = 1) {
-    std::string copy = s;
-    return stb_easy_font_width(copy.data()) * scale;
-  }
-  void save(const std::string& path) const {
-    if (!stbi_write_png(path.c_str(), w_, h_, 3, rgb_.data(), 3 * w_))
-      throw std::runtime_error(path + ": cannot write the PNG file");
-  }
-
- private:
-  int w_, h_;
-  std::vector<uint8_t> rgb_;
-};
-
-std::string number_label(double v) {
-  char buf[32];
-  if (std::abs(v) < 1e-12) v = 0;  // no "-0" from accumulated tick steps
-  if (v != 0 && (std::abs(v) >= 1e5 || std::abs(v) < 1e-3)) std::snprintf(buf, sizeof buf, "%.0e", v);
-  else std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
 
 // Round tick values covering [lo, hi]: powers of ten on a log axis, 1-2-5 steps otherwise.
 std::vector<double> ticks(double lo, double hi, bool log_axis) {
@@ -174,40 +105,6 @@ void write_line_plot(const LinePlot& p, const std::string& path) {
     const int ly = top + 10 + 18 * static_cast<int>(k);
     c.rect(right + 16, ly, right + 36, ly + 4, color);
     c.text(right + 42, ly - 2, s.name, black);
-  }
-  c.save(path);
-}
-
-ImageSize heatmaps_size(const std::vector<Heatmap>& maps, int cell) {
-  int width = 8, rows = 0;
-  for (const auto& m : maps) {
-    width += static_cast<int>(m.cols) * cell + 8;
-    rows = std::max(rows, static_cast<int>(m.rows));
-  }
-  return {width, 24 + rows * cell + 8};
-}
-
-void write_heatmaps(const std::vector<Heatmap>& maps, int cell, const std::string& path) {
-  if (maps.empty()) throw std::invalid_argument("write_heatmaps: nothing to draw");
-  const ImageSize size = heatmaps_size(maps, cell);
-  Canvas c(size.width, size.height);
-  int x0 = 8;
-  for (const auto& m : maps) {
-    if (static_cast<int64_t>(m.values.size()) != m.rows * m.cols)
-      throw std::invalid_argument("write_heatmaps: '" + m.title + "' has the wrong number of values");
-    const float top = *std::max_element(m.values.begin(), m.values.end());
-    c.text(x0, 8, m.title, {0, 0, 0});
-    for (int64_t i = 0; i < m.rows; ++i)
-      for (int64_t j = 0; j < m.cols; ++j) {
-        // White (0) to dark blue (the map's largest weight), on a square-root scale so small
-        // weights stay visible.
-        const float t = top > 0 ? std::sqrt(std::max(0.0f, m.values[i * m.cols + j]) / top) : 0;
-        const Color color{static_cast<uint8_t>(255 - 247 * t), static_cast<uint8_t>(255 - 207 * t),
-                          static_cast<uint8_t>(255 - 148 * t)};
-        const int x = x0 + static_cast<int>(j) * cell, y = 24 + static_cast<int>(i) * cell;
-        c.rect(x, y, x + cell, y + cell, color);
-      }
-    x0 += static_cast<int>(m.cols) * cell + 8;
   }
   c.save(path);
 }

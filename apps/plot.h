@@ -1,6 +1,5 @@
-// Small PNG pictures for users: line plots (loss curves, time and memory against T, optionally
-// log-log) and heatmaps (attention weights). Pixels are drawn here; text comes from
-// stb_easy_font and the file is written by stb_image_write (both from Debian's libstb-dev).
+// Line plots for users (loss curves, time and memory against T, optionally log-log), drawn
+// on a Canvas (apps/canvas.h). Heatmaps of attention weights are in apps/heatmap.h.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -24,21 +23,5 @@ struct LinePlot {
 
 // Draws the plot and writes it as a PNG (throws naming the file if it cannot be written).
 void write_line_plot(const LinePlot& plot, const std::string& path);
-
-struct Heatmap {
-  std::string title;
-  int64_t rows = 0, cols = 0;
-  std::vector<float> values;  // rows x cols, row-major; colour scale from 0 to max(values)
-};
-
-// Heatmaps side by side (one per head), each cell `cell` pixels square, titles above.
-// The image is 8 + n (cols cell + 8) pixels wide and 24 + rows cell + 8 pixels high.
-void write_heatmaps(const std::vector<Heatmap>& maps, int cell, const std::string& path);
-
-// The size write_heatmaps produces, so callers and tests can check it.
-struct ImageSize {
-  int width, height;
-};
-ImageSize heatmaps_size(const std::vector<Heatmap>& maps, int cell);
 
 }  // namespace attn

@@ -142,15 +142,9 @@ void Loop::restore(const Checkpoint& ckpt) {
   load_parameters(ckpt, arena);
   load_optimizer(ckpt, arena, optimizer_);
   if (average_) {
-    const auto& params = arena.parameters();
-    std::vector<float> values(arena.size());
-    for (size_t i = 0; i < params.size(); ++i) {
-      const StoredTensor* t = ckpt.file.find("ema." + params[i].name);
-      if (!t || t->shape != params[i].value.shape())
-        throw std::runtime_error(ckpt.path + ": the weight average of '" + params[i].name +
-                                 "' is missing (a run without --ema?)");
-      std::copy(t->values.begin(), t->values.end(), values.begin() + arena.offset_of(i));
-    }
+    const std::vector<float> values = read_weight_average(ckpt, arena);
+    if (values.empty())
+      throw std::runtime_error(ckpt.path + ": holds no weight average (a run without --ema?)");
     average_->restore(values, ckpt.extra.at("trainer").at("ema_updates").get<int64_t>());
   }
   state_ = ckpt.state;

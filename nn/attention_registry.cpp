@@ -17,7 +17,7 @@ const std::vector<AttentionVariantEntry>& attention_variants() {
   static const std::vector<AttentionVariantEntry> entries = {
       {"softmax", "scaled dot-product attention, fused and tiled (flash-style)", {}, true, true, "", false, nullptr, make_softmax},
       {"linear", "linear attention, phi = elu + 1 (Katharopoulos et al. 2020)", {"chunk"}, true, true, "", false, validate_linear, make_linear},
-      {"linformer", "keys and values projected to k rows (Wang et al. 2020)", {"k", "share"}, true, false, kLinformerNotCausal, false, validate_linformer, make_linformer, linformer_shared_rows},
+      {"linformer", "keys and values projected to k rows (Wang et al. 2020)", {"k", "share"}, true, false, kLinformerNotCausal, false, validate_linformer, make_linformer, linformer_shared_rows, "projected keys (rows of E K)"},
       {"synth-dense", "Dense Synthesizer: a per-token MLP predicts the logits", {}, false, true, "", true, nullptr, make_synth_dense},
       {"synth-random", "Random Synthesizer: a learned [H, L, L] logit matrix", {}, false, true, "", true, nullptr, make_synth_random},
       {"synth-random-fixed", "Random Synthesizer, fixed at initialisation", {}, false, true, "", true, nullptr, make_synth_random_fixed},

@@ -25,6 +25,8 @@ struct AttentionVariantEntry {
   // Rows of a sequence projection shared by every layer of a model (Linformer
   // share=layerwise), 0 for none.
   int64_t (*shared_projection_rows)(const AttentionSpec& spec) = nullptr;
+  // What the columns of its attention maps are (Linformer: the k rows of E K, not positions).
+  std::string map_columns = "keys";
 };
 
 const std::vector<AttentionVariantEntry>& attention_variants();

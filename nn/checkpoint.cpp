@@ -114,6 +114,31 @@ void load_parameters(const Checkpoint& ckpt, ParameterArena& arena) {
   }
 }
 
+std::vector<float> read_weight_average(const Checkpoint& ckpt, const ParameterArena& arena) {
+  const auto& params = arena.parameters();
+  if (params.empty() || !ckpt.file.find("ema." + params[0].name)) return {};
+  std::vector<float> values(arena.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const StoredTensor* t = ckpt.file.find("ema." + params[i].name);
+    if (!t || t->shape != params[i].value.shape())
+      fail(ckpt.path, "the weight average of '" + params[i].name + "' is missing or has the "
+                      "wrong shape");
+    for (size_t j = 0; j < t->values.size(); ++j)
+      if (!std::isfinite(t->values[j]))
+        fail(ckpt.path, "the weight average of '" + params[i].name + "' holds a non-finite "
+                        "value at element " + std::to_string(j));
+    std::copy(t->values.begin(), t->values.end(), values.begin() + arena.offset_of(i));
+  }
+  return values;
+}
+
+bool load_evaluation_weights(const Checkpoint& ckpt, ParameterArena& arena) {
+  load_parameters(ckpt, arena);
+  const std::vector<float> average = read_weight_average(ckpt, arena);
+  if (!average.empty()) std::copy(average.begin(), average.end(), arena.values());
+  return !average.empty();
+}
+
 void load_optimizer(const Checkpoint& ckpt, ParameterArena& arena, AdamW& optimizer) {
   const auto& params = arena.parameters();
   for (size_t i = 0; i < params.size(); ++i)

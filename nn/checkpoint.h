@@ -45,6 +45,12 @@ Checkpoint read_checkpoint(const std::string& path);
 // Copies the stored parameters into the arena; every name and shape must match (tensors
 // under "optimizer." and "ema." are state, not parameters).
 void load_parameters(const Checkpoint& ckpt, ParameterArena& arena);
+// The weight average a run kept (--ema: tensors "ema.<name>") laid out as the arena's values,
+// checked (shapes, finite values); empty when the checkpoint holds none.
+std::vector<float> read_weight_average(const Checkpoint& ckpt, const ParameterArena& arena);
+// The weights a run evaluated with: its weight average where it kept one, else its
+// parameters. Returns whether the average was loaded.
+bool load_evaluation_weights(const Checkpoint& ckpt, ParameterArena& arena);
 // Restores the AdamW moments and step count (the checkpoint must hold them).
 void load_optimizer(const Checkpoint& ckpt, ParameterArena& arena, AdamW& optimizer);
 

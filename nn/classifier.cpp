@@ -48,6 +48,17 @@ EncoderClassifier::EncoderClassifier(ModelConfig config, int64_t num_classes,
   arena_ = std::make_unique<ParameterArena>(parameters());
 }
 
+std::vector<Tensor> EncoderClassifier::attention_weights(const Ids& ids) {
+  if (ids.shape.size() != 2 || ids.shape[0] != 1 || ids.shape[1] > config_.context)
+    throw std::invalid_argument("EncoderClassifier::attention_weights: ids must be [1, T] with T <= " +
+                                std::to_string(config_.context) + ", got " + to_string(ids.shape));
+  const bool was_training = training();
+  eval();
+  auto maps = blocks_attention_weights(blocks, add(wte.forward(ids), slice(wpe.weight, 0, 0, ids.shape[1])));
+  train(was_training);
+  return maps;
+}
+
 Tensor EncoderClassifier::forward(const Ids& ids, const std::vector<int32_t>& lengths) {
   if (ids.shape.size() != 2)
     throw std::invalid_argument("EncoderClassifier: ids must be [B, T], got " + to_string(ids.shape));

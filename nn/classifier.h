@@ -20,6 +20,9 @@ class EncoderClassifier : public Module {
                     uint64_t seed);
   // ids [B, T] with lengths[b] real tokens each (the rest padding) -> logits [B, classes]
   Tensor forward(const Ids& ids, const std::vector<int32_t>& lengths);
+  // The attention weights of every layer for one unpadded input ids [1, T] (evaluation mode):
+  // one [1, H, T, T or k] tensor per layer (see AttentionLayer::weights).
+  std::vector<Tensor> attention_weights(const Ids& ids);
   const ModelConfig& config() const { return config_; }
   ParameterArena& arena() { return *arena_; }
   Rng& dropout_rng() { return dropout_rng_; }

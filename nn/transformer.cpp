@@ -70,13 +70,19 @@ std::vector<Tensor> LanguageModel::attention_weights(const Ids& ids) {
     throw std::invalid_argument("attention_weights: ids must be [B, T] with T <= context " +
                                 std::to_string(config_.context) + ", got " + to_string(ids.shape));
   const int64_t T = ids.shape[1];
+  auto maps = blocks_attention_weights(blocks, add(wte.forward(ids), slice(wpe.weight, 0, 0, T)));
+  train(was_training);
+  return maps;
+}
+
+std::vector<Tensor> blocks_attention_weights(
+    const std::vector<std::unique_ptr<TransformerBlock>>& blocks, Tensor x) {
+  NoGradGuard no_grad;
   std::vector<Tensor> maps;
-  Tensor x = add(wte.forward(ids), slice(wpe.weight, 0, 0, T));
   for (auto& block : blocks) {
     maps.push_back(block->attn.weights(block->ln_1.forward(x)));
     x = block->forward(x, nullptr);
   }
-  train(was_training);
   return maps;
 }
 

@@ -29,6 +29,11 @@ class TransformerBlock : public Module {
   float dropout_;
 };
 
+// The attention weights of each block for the embedded input x [B, T, C], in evaluation mode
+// (no dropout, no gradient): one [B, H, T, T or k] tensor per block, as AttentionLayer::weights.
+std::vector<Tensor> blocks_attention_weights(
+    const std::vector<std::unique_ptr<TransformerBlock>>& blocks, Tensor x);
+
 class LanguageModel : public Module {
   Rng init_rng_;  // first member: initialises the parameters below in a fixed order
 

@@ -285,10 +285,30 @@ else fail "bench writes 6 JSON lines and two plots"; cat "$work/bench.txt"; fi
 
 "$attn" attention-map --checkpoint "$work/cmp/softmax/checkpoint.safetensors" --ids 1,16,2,17,3,18,20,2 \
   --cell 4 --out "$work/map" > "$work/map.txt" || fail "attention-map run"
-# one layer, 2 heads of 8 x 8 cells of 4 pixels: 8 + 2 (32 + 8) = 88 wide, 24 + 32 + 8 = 64 high
-if [[ $(png_size "$work/map/layer0.png") == "88 64" ]] && grep -q "rows sum to 1" "$work/map.txt"
-then pass "attention-map writes an 88x64 heatmap for 2 heads"
-else fail "attention-map writes an 88x64 heatmap for 2 heads"; cat "$work/map.txt"; fi
+npy_shape() {  # prints the shape of a .npy file as "2 8 8"
+  python3 -c 'import ast,sys; d=open(sys.argv[1],"rb").read(); n=int.from_bytes(d[8:10],"little"); print(*ast.literal_eval(d[10:10+n].decode())["shape"])' "$1"
+}
+# one layer, 2 heads of 8 x 8 weights; the picture holds the 8 x 8 cells of 4 pixels, labels and a scale
+read -r map_w map_h < <(png_size "$work/map/layer0.png")
+if [[ $(npy_shape "$work/map/layer0.npy") == "2 8 8" && $map_w -gt 88 && $map_h -gt 64 ]] && grep -q "rows sum to 1" "$work/map.txt"
+then pass "attention-map writes a labelled heatmap and the [2, 8, 8] weights for 2 heads"
+else fail "attention-map writes a labelled heatmap and the [2, 8, 8] weights for 2 heads"; cat "$work/map.txt"; fi
+# A classifier (attn classify): the maps of one test example of its run, rebuilt from the options.
+"$attn" attention-map --checkpoint "$work/cls_full/checkpoint.safetensors" --example 2 --out "$work/cls_map" \
+  > "$work/cls_map.txt" || fail "attention-map of a classifier"
+read -r heads rows cols < <(npy_shape "$work/cls_map/layer0.npy")
+if grep -q "test example 2 (label [0-9])" "$work/cls_map.txt" && [[ $heads == 2 && $rows == "$cols" && $rows -gt 10 ]]
+then pass "attention-map of a classifier's test example"
+else fail "attention-map of a classifier's test example"; cat "$work/cls_map.txt"; fi
+"$attn" attention-map --checkpoint "$work/cls_full/checkpoint.safetensors" --text "[MAX 2 [MIN 9 4 ] ]" \
+  --out "$work/cls_text" > "$work/cls_text.txt" && [[ $(npy_shape "$work/cls_text/layer0.npy") == "2 7 7" ]] \
+  && pass "attention-map of a classifier on a ListOps text" || fail "attention-map of a classifier on a ListOps text"
+expect_error "attention-map: example out of range" "outside the 30 test examples" attention-map \
+  --checkpoint "$work/cls_full/checkpoint.safetensors" --example 30
+expect_error "attention-map: unknown ListOps token" "is not a ListOps token" attention-map \
+  --checkpoint "$work/cls_full/checkpoint.safetensors" --text "[MAX 2 x ]"
+expect_error "attention-map: cell too large" "--cell 65 is outside 0..64" attention-map \
+  --checkpoint "$work/cmp/softmax/checkpoint.safetensors" --ids 1,2 --cell 65
 expect_error "attention-map: id out of range" "is not a token id" attention-map \
   --checkpoint "$work/cmp/softmax/checkpoint.safetensors" --ids 1,99
 expect_error "attention-map: synthetic model needs ids" "give its input as --ids" attention-map \

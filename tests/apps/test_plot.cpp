@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <stb/stb_image.h>
 
+#include "apps/heatmap.h"
 #include "apps/plot.h"
 
 using namespace attn;
@@ -60,26 +61,70 @@ TEST_CASE("a log-log plot skips non-positive values") {
   std::filesystem::remove(path);
 }
 
-TEST_CASE("heatmaps decode with the documented size; the largest weight is darkest") {
-  Heatmap a{"head 0", 3, 4, {0, 0, 0, 1, 0.5f, 0.5f, 0, 0, 0.25f, 0.25f, 0.25f, 0.25f}};
-  Heatmap b{"head 1", 3, 2, {1, 0, 0, 1, 0.5f, 0.5f}};
-  const int cell = 5;
+TEST_CASE("heatmaps: the documented layout, the largest weight darkest, labels and a colour scale") {
+  HeatmapFigure f;
+  f.title = "layer 0";
+  f.panels = {Heatmap{"head 0", 3, 4, {0, 0, 0, 1, 0.5f, 0.5f, 0, 0, 0.25f, 0.25f, 0.25f, 0.25f}},
+              Heatmap{"head 1", 3, 4, {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1}}};
+  f.row_labels = {"a", "b", "c"};
+  f.col_labels = {"w", "x", "y", "z"};
+  f.cell = 10;
   const std::string path = temp_png("heat");
-  write_heatmaps({a, b}, cell, path);
+  write_heatmaps(f, path);
   const Decoded d = decode(path);
-  const ImageSize expected = heatmaps_size({a, b}, cell);
-  CHECK(expected.width == 8 + (4 * cell + 8) + (2 * cell + 8));
-  CHECK(expected.height == 24 + 3 * cell + 8);
-  CHECK(d.width == expected.width);
-  CHECK(d.height == expected.height);
+  const HeatmapLayout l = layout_heatmaps(f);
+  CHECK(d.width == l.width);
+  CHECK(d.height == l.height);
+  REQUIRE(l.grid_left.size() == 2);
+  CHECK(l.grid_left[1] >= l.grid_left[0] + 4 * f.cell);  // panels side by side, no overlap
+  CHECK(l.row_stride == 1);                               // 10-pixel cells: every token labelled
+  CHECK(l.scale_max == 1.0f);
+  auto red_at = [&](int x, int y) { return static_cast<int>(d.rgb[3 * (y * d.width + x)]); };
   auto red = [&](int64_t row, int64_t col) {  // red channel at the centre of head 0's cell
-    const int64_t x = 8 + col * cell + cell / 2, y = 24 + row * cell + cell / 2;
-    return static_cast<int>(d.rgb[3 * (y * d.width + x)]);
+    return red_at(l.grid_left[0] + static_cast<int>(col * f.cell) + f.cell / 2,
+                  l.grid_top + static_cast<int>(row * f.cell) + f.cell / 2);
   };
   CHECK(red(0, 3) < red(1, 0));   // 1.0 darker than 0.5
   CHECK(red(1, 0) < red(2, 0));   // 0.5 darker than 0.25
   CHECK(red(2, 0) < red(0, 0));   // 0.25 darker than 0
   CHECK(red(0, 0) == 255);        // zero weight stays white
-  CHECK_THROWS(write_heatmaps({Heatmap{"bad", 2, 2, {1, 2, 3}}}, cell, path));
+  // The colour scale runs from the darkest colour at its top to white at its bottom.
+  CHECK(red_at(l.bar_left + 6, l.bar_top) == red(0, 3));
+  CHECK(red_at(l.bar_left + 6, l.bar_top + l.bar_height - 1) == 255);
+  auto ink = [&](int x0, int y0, int x1, int y1) {  // dark pixels in [x0, x1) x [y0, y1)
+    int n = 0;
+    for (int y = y0; y < y1; ++y)
+      for (int x = x0; x < x1; ++x) n += red_at(x, y) < 128;
+    return n;
+  };
+  CHECK(ink(0, l.grid_top, l.grid_left[0], l.grid_top + 3 * f.cell) > 10);     // query labels
+  CHECK(ink(l.grid_left[0], l.grid_top - 14, l.grid_left[0] + 4 * f.cell, l.grid_top) > 10);  // key labels
+  HeatmapFigure bad;
+  bad.panels = {Heatmap{"bad", 2, 2, {1, 2, 3}}};
+  CHECK_THROWS(write_heatmaps(bad, path));
   std::filesystem::remove(path);
+}
+
+TEST_CASE("heatmaps refuse pictures too large to allocate, and thin labels on small cells") {
+  HeatmapFigure f;  // 100 panels of 100 x 100 cells of 64 pixels: about 641,000 x 6,500 pixels
+  f.panels.assign(100, Heatmap{"h", 100, 100, std::vector<float>(10000, 0.01f)});
+  f.cell = 64;
+  CHECK_THROWS_AS(layout_heatmaps(f), std::invalid_argument);
+  f.panels.resize(2);
+  CHECK(layout_heatmaps(f).width > 2 * 6400);
+  HeatmapFigure small;
+  small.panels = {Heatmap{"h", 40, 40, std::vector<float>(1600, 0.025f)}};
+  small.cell = 2;
+  CHECK(layout_heatmaps(small).row_stride == 5);  // 7-pixel text every 10 pixels
+  small.cell = 65;
+  CHECK_THROWS_AS(layout_heatmaps(small), std::invalid_argument);
+}
+
+TEST_CASE("axis labels are short printable ASCII") {
+  CHECK(axis_label("a") == "a");
+  CHECK(axis_label(" ") == "_");
+  CHECK(axis_label("\n") == "\\n");
+  CHECK(axis_label("\xc3\xa9") == "U+00E9");
+  CHECK(axis_label(std::string(1, '\xff')) == "U+DCFF");
+  CHECK(axis_label("international") == "interna");
 }
