@@ -2,7 +2,8 @@
 //
 // Blocks are 64-byte aligned (one cache line, one AVX-512 register). A freed block goes to
 // a free list keyed by its block size and is handed out again for the next request of that
-// size class (exact below 64 KiB, eighths of a power of two above), so a training step that
+// size class (exact below 64 KiB, eighths of a power of two above; blocks of 1 MiB and more
+// go to the smallest cached block of up to four times their size), so a training step that
 // repeats the same shapes allocates nothing after the first. The cache is bounded (1 GiB):
 // past that, a miss returns every cached block to the system first.
 // The allocator counts bytes in use and their high-water mark, which the benchmarks read as

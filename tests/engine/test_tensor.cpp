@@ -52,6 +52,23 @@ TEST_CASE("nearby large sizes share a block and the cache stays bounded") {
   release_cached_blocks();
 }
 
+TEST_CASE("a large request takes the smallest cached block of up to four times its size") {
+  release_cached_blocks();
+  const auto before = allocator_stats();
+  { Tensor big = Tensor::empty({3000, 1000}); }      // 12 MB, mapped
+  { Tensor smaller = Tensor::empty({1600, 1000}); }  // 6.4 MB: reuses the 12 MB block
+  { Tensor again = Tensor::empty({3000, 1000}); }    // the same block, still whole
+  CHECK(allocator_stats().system_allocs - before.system_allocs == 1);
+  { Tensor tiny = Tensor::empty({500, 1000}); }      // 2 MB: under a quarter, a block of its own
+  CHECK(allocator_stats().system_allocs - before.system_allocs == 2);
+  {  // two live at once: the second cannot share the first's block
+    Tensor a = Tensor::empty({3000, 1000}), b = Tensor::empty({2900, 1000});
+    CHECK(a.data() != b.data());
+  }
+  CHECK(allocator_stats().bytes_in_use == before.bytes_in_use);
+  release_cached_blocks();
+}
+
 // Resident memory of this process, from /proc/self/statm (Linux).
 static size_t resident_bytes() {
   std::ifstream statm("/proc/self/statm");
