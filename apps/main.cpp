@@ -10,6 +10,7 @@
 #include "apps/compare.h"
 #include "apps/op_inspect.h"
 #include "apps/operator_bench.h"
+#include "apps/option_ranges.h"
 #include "apps/run_plot.h"
 #include "apps/sample.h"
 #include "apps/train_lm.h"
@@ -305,6 +306,7 @@ int main(int argc, char** argv) {
   add_classify(app, commands);
   add_compare(app, commands);
   add_bench_and_inspection(app, commands);
+  apply_option_ranges(app);
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear at once in logs too
   try {

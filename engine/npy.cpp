@@ -4,7 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <regex>
+#include <cctype>
 #include <stdexcept>
 #include <vector>
 
@@ -29,24 +29,96 @@ std::string header_for(const Shape& shape) {
   return h + "\n";
 }
 
-Shape parse_shape(const std::string& path, const std::string& text) {
-  Shape shape;
-  size_t i = 0;
-  while (i < text.size()) {
-    while (i < text.size() && (text[i] == ' ' || text[i] == ',')) ++i;
-    if (i == text.size()) break;
-    if (!std::isdigit(static_cast<unsigned char>(text[i])))
-      fail(path, "shape '(" + text + ")' is not a tuple of sizes");
-    size_t j = i;
-    while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j]))) ++j;
-    if (j - i > 12) fail(path, "a size in shape '(" + text + ")' is too large");
-    shape.push_back(std::stoll(text.substr(i, j - i)));
-    i = j;
-  }
-  if (shape.size() > kMaxDims)
-    fail(path, "shape '(" + text + ")' has more than " + std::to_string(kMaxDims) + " dims");
-  return shape;
+// Text of the header for messages: at most 40 characters of it.
+std::string excerpt(const std::string& text) {
+  return text.size() <= 40 ? text : text.substr(0, 40) + "...";
 }
+
+// The header dict, e.g. {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }, read
+// by a loop over its characters: no recursion and no regular expression, whatever its
+// length (std::regex recurses per character and overflowed the stack on 30 KB of spaces).
+struct NpyHeader {
+  std::string descr;
+  bool fortran_order = false, have_descr = false, have_shape = false;
+  Shape shape;
+};
+
+class HeaderReader {
+ public:
+  HeaderReader(const std::string& path, const std::string& text) : path_(path), s_(text) {}
+
+  NpyHeader read() {
+    NpyHeader h;
+    expect('{');
+    while (skip_space(), peek() != '}') {
+      const std::string key = quoted();
+      skip_space(), expect(':'), skip_space();
+      if (key == "descr") h.descr = quoted(), h.have_descr = true;
+      else if (key == "fortran_order") h.fortran_order = boolean();
+      else if (key == "shape") h.shape = shape(), h.have_shape = true;
+      else fail(path_, "header has an unknown key '" + excerpt(key) + "'");
+      skip_space();
+      if (peek() == ',') ++i_;
+      else if (peek() != '}') bad("',' or '}'");
+    }
+    return h;
+  }
+
+ private:
+  char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
+  void skip_space() {
+    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
+  }
+  [[noreturn]] void bad(const std::string& wanted) const {
+    fail(path_, "header: expected " + wanted + " at character " + std::to_string(i_) + " of '" +
+                    excerpt(s_) + "'");
+  }
+  void expect(char c) {
+    if (peek() != c) bad(std::string("'") + c + "'");
+    ++i_;
+  }
+  std::string quoted() {
+    const char quote = peek();
+    if (quote != '\'' && quote != '"') bad("a quoted string");
+    const size_t end = s_.find(quote, i_ + 1);
+    if (end == std::string::npos) bad("the end of a string");
+    std::string out = s_.substr(i_ + 1, end - i_ - 1);
+    i_ = end + 1;
+    return out;
+  }
+  bool boolean() {
+    for (const char* word : {"True", "False"})
+      if (s_.compare(i_, std::strlen(word), word) == 0) {
+        i_ += std::strlen(word);
+        return word[0] == 'T';
+      }
+    bad("True or False");
+  }
+  Shape shape() {  // (), (3,), (2, 3)
+    Shape dims;
+    expect('(');
+    while (skip_space(), peek() != ')') {
+      if (!std::isdigit(static_cast<unsigned char>(peek()))) bad("a size");
+      int64_t d = 0;
+      while (std::isdigit(static_cast<unsigned char>(peek()))) {
+        if (d > (int64_t{1} << 40)) fail(path_, "a size in the shape is over 2^40");
+        d = d * 10 + (s_[i_++] - '0');
+      }
+      dims.push_back(d);
+      if (dims.size() > kMaxDims)
+        fail(path_, "the shape has more than " + std::to_string(kMaxDims) + " dims");
+      skip_space();
+      if (peek() == ',') ++i_;
+      else if (peek() != ')') bad("',' or ')'");
+    }
+    ++i_;
+    return dims;
+  }
+
+  const std::string& path_;
+  const std::string& s_;
+  size_t i_ = 0;
+};
 
 }  // namespace
 
@@ -101,18 +173,15 @@ Tensor load_npy(const std::string& path) {
   in.read(header.data(), static_cast<std::streamsize>(header_len));
   data_start += header_len;
 
-  std::smatch m;
-  if (!std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([^']*)')")))
-    fail(path, "header has no 'descr' field");
-  if (m[1] != "<f4" && m[1] != "=f4")
-    fail(path, "dtype '" + m[1].str() + "' is not supported (attn tensors are float32, '<f4')");
-  if (std::regex_search(header, std::regex(R"('fortran_order'\s*:\s*True)")))
-    fail(path, "Fortran-ordered arrays are not supported (save with C order)");
-  if (!std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))")))
-    fail(path, "header has no 'shape' field");
-  const Shape shape = parse_shape(path, m[1].str());
-
-  const uint64_t need = static_cast<uint64_t>(numel_of(shape)) * sizeof(float);
+  const NpyHeader h = HeaderReader(path, header).read();
+  if (!h.have_descr) fail(path, "header has no 'descr' field");
+  if (h.descr != "<f4" && h.descr != "=f4")
+    fail(path, "dtype '" + excerpt(h.descr) + "' is not supported (attn tensors are float32, '<f4')");
+  if (h.fortran_order) fail(path, "Fortran-ordered arrays are not supported (save with C order)");
+  if (!h.have_shape) fail(path, "header has no 'shape' field");
+  const Shape& shape = h.shape;
+  const int64_t count = checked_numel(shape, "load_npy(" + path + ")");
+  const uint64_t need = static_cast<uint64_t>(count) * sizeof(float);
   if (file_size - data_start < need)
     fail(path, "shape " + to_string(shape) + " needs " + std::to_string(need) +
                    " bytes of data but the file holds " + std::to_string(file_size - data_start) +

@@ -17,6 +17,20 @@ int64_t numel_of(const Shape& shape) {
   return n;
 }
 
+int64_t checked_numel(const Shape& shape, const std::string& what) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw std::invalid_argument(what + ": negative size in shape " + to_string(shape));
+    if (d != 0 && n > kMaxElements / d)
+      for (int64_t e : shape)  // a zero anywhere makes the product 0: no overflow
+        if (e == 0) return 0;
+    if (d != 0 && n > kMaxElements / d)
+      throw std::invalid_argument(what + ": shape " + to_string(shape) + " has more than 2^40 elements");
+    n *= d;
+  }
+  return n;
+}
+
 std::string to_string(const Shape& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
@@ -29,8 +43,7 @@ Storage::~Storage() { release_floats(data, count); }
 static void check_shape(const Shape& shape) {
   if (shape.size() > kMaxDims)
     throw std::invalid_argument("tensor: at most 4 dims are supported, got " + to_string(shape));
-  for (int64_t d : shape)
-    if (d < 0) throw std::invalid_argument("tensor: negative size in shape " + to_string(shape));
+  checked_numel(shape, "tensor");
 }
 
 Tensor Tensor::empty(const Shape& shape) {

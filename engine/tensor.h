@@ -20,6 +20,13 @@ using Shape = std::vector<int64_t>;
 constexpr int kMaxDims = 4;
 
 int64_t numel_of(const Shape& shape);
+// At most 2^40 elements (4 TiB of floats) in one tensor: sizes from files and options are
+// checked against this before anything is allocated.
+constexpr int64_t kMaxElements = int64_t{1} << 40;
+// The element count of a shape that a file or an option controls; throws std::invalid_argument
+// starting with `what` when a size is negative or the product passes kMaxElements (checked
+// as it is formed, so it cannot wrap).
+int64_t checked_numel(const Shape& shape, const std::string& what);
 std::string to_string(const Shape& shape);  // "[2, 3, 4]"
 
 // A refcounted block of floats from the caching allocator.

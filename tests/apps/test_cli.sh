@@ -119,7 +119,7 @@ out=$("$attn" sample --checkpoint "$work/text/checkpoint.safetensors" --prompt "
 out2=$("$attn" sample --checkpoint "$work/text/checkpoint.safetensors" --prompt "the " --tokens 20 --seed 1)
 err=$("$attn" sample --checkpoint "$work/text/checkpoint.safetensors" --prompt "the " --tokens 20 --top-p 0.9 --threads 1 2>&1 >/dev/null)
 [[ "$err" == *"20 tokens in"*"tokens/s)"* ]] && pass "sample reports tokens/s on stderr (top-p, --threads)" || fail "sample reports tokens/s on stderr ($err)"
-expect_error "sample: top-p out of range" "--top-p must be in (0, 1]" sample --checkpoint "$work/text/checkpoint.safetensors" --top-p 0
+expect_error "sample: top-p out of range" "--top-p: 0 is outside (0, 1]" sample --checkpoint "$work/text/checkpoint.safetensors" --top-p 0
 expect_error "a run folder given as --checkpoint" "is a folder, not a checkpoint file" sample --checkpoint "$work/text"
 expect_error "a character outside the vocabulary, in hexadecimal" "character U+00E9 at position 3" \
   sample --checkpoint "$work/text/checkpoint.safetensors" --prompt "caf$(printf '\xc3\xa9')"
@@ -144,24 +144,24 @@ printf 'abc\xff\xfedef%.0s' $(seq 100) > "$work/binary.txt"
 expect_error "non-UTF-8 text, char level" "invalid UTF-8 at byte offset 3" train --data "$work/binary.txt" --out "$work/e4"
 "$attn" train --data "$work/binary.txt" --tokenizer byte --context 16 "${tiny[@]}" --steps 2 --out "$work/bytes" \
   && pass "non-UTF-8 text trains at byte level" || fail "non-UTF-8 text trains at byte level"
-expect_error "negative learning rate" "--lr must be a positive number" train --lr -1 --out "$work/e5"
+expect_error "negative learning rate" "--lr: -1 is outside (0, 1000]" train --lr -1 --out "$work/e5"
 expect_error "width not divisible by heads" "must be a positive multiple of n_head" train --heads 3 --width 128 --out "$work/e6"
 expect_error "unknown attention variant" "unknown attention variant 'bogus'" train --attention bogus --out "$work/e7"
-expect_error "non-numeric option" "Could not convert: --steps = ten" train --steps ten --out "$work/e8"
+expect_error "non-numeric option" "--steps: 'ten' is not a whole number" train --steps ten --out "$work/e8"
 expect_error "resume without a run names the file and how to start" "checkpoint.safetensors does not exist, so there is no run to continue" train --resume --out "$work/nothing"
 expect_error "classify: resume without a run" "start one with \`attn classify --out" classify --resume --out "$work/nothing"
 expect_error "sample from a copy-task model" "synthetic task" sample --checkpoint "$work/full/checkpoint.safetensors"
 
 # 4b. A diverging run stops with a clear message and exit code 3; --skip-nonfinite skips instead.
-expect_error "diverging loss stops the run" "became" train "${tiny[@]}" --steps 20 --lr 1e30 --out "$work/nan"
+expect_error "diverging loss stops the run" "became" train "${tiny[@]}" --steps 20 --lr 1000 --out "$work/nan"
 out=$("$attn" train --layers 1 --heads 2 --width 16 --batch 4 --eval-iters 2 --copy-max-len 5 \
-  --warmup 2 --steps 20 --lr 1e30 --skip-nonfinite --out "$work/nan2" 2>&1)
+  --warmup 2 --steps 20 --lr 1000 --skip-nonfinite --out "$work/nan2" 2>&1)
 [[ "$out" == *"step skipped"* ]] && pass "--skip-nonfinite skips non-finite steps" || fail "--skip-nonfinite skips non-finite steps ($out)"
 
 # 5. A damaged checkpoint is refused, and a good one is never overwritten by a failing command.
 cp "$work/text/checkpoint.safetensors" "$work/good.bak"
 expect_error "new run into a folder with a checkpoint" "already holds a checkpoint" train --data "$work/text.txt" --context 16 --out "$work/text"
-expect_error "resume with a bad option" "--lr must be" train --data "$work/text.txt" --lr -3 --out "$work/text"
+expect_error "resume with a bad option" "--lr: -3 is outside" train --data "$work/text.txt" --lr -3 --out "$work/text"
 cmp -s "$work/good.bak" "$work/text/checkpoint.safetensors" && pass "good checkpoint untouched" || fail "good checkpoint untouched"
 head -c 1000 "$work/good.bak" > "$work/trunc.safetensors"
 expect_error "truncated checkpoint" "truncated" sample --checkpoint "$work/trunc.safetensors"
@@ -257,8 +257,8 @@ if [[ -n "${shortest:-}" && $shortest -gt 10 && $shortest -le 30 && $longest -lt
    [[ $(wc -l < "$work/cls_cur/metrics.jsonl") -eq 6 ]] && grep -q "evaluated with averaged weights" "$work/cls_cur.txt"
 then pass "classify: a lower training floor, the length curriculum, averaged weights"
 else fail "classify: a lower training floor, the length curriculum, averaged weights"; cat "$work/cls_cur.txt"; fi
-expect_error "classify: negative curriculum" "--curriculum must be >= 0" classify --curriculum -1
-expect_error "classify: weight-average decay of 1" "--ema must be in [0, 1)" classify --ema 1
+expect_error "classify: negative curriculum" "--curriculum: -1 is outside [0," classify --curriculum -1
+expect_error "classify: weight-average decay of 1" "--ema: 1 is outside [0, 1)" classify --ema 1
 # One-run plots: attn plot draws loss.png (and accuracy.png where scored); the trainer does too.
 "$attn" plot "$work/cls_full" > "$work/plot.txt" || fail "attn plot run"
 if [[ $(png_size "$work/cls_full/loss.png") == "900 560" && $(png_size "$work/cls_full/accuracy.png") == "900 560" ]] &&
@@ -307,7 +307,7 @@ expect_error "attention-map: example out of range" "outside the 30 test examples
   --checkpoint "$work/cls_full/checkpoint.safetensors" --example 30
 expect_error "attention-map: unknown ListOps token" "is not a ListOps token" attention-map \
   --checkpoint "$work/cls_full/checkpoint.safetensors" --text "[MAX 2 x ]"
-expect_error "attention-map: cell too large" "--cell 65 is outside 0..64" attention-map \
+expect_error "attention-map: cell too large" "--cell: 65 is outside [0, 64]" attention-map \
   --checkpoint "$work/cmp/softmax/checkpoint.safetensors" --ids 1,2 --cell 65
 expect_error "attention-map: id out of range" "is not a token id" attention-map \
   --checkpoint "$work/cmp/softmax/checkpoint.safetensors" --ids 1,99
@@ -327,6 +327,11 @@ undescribed=$(for c in train sample eval classify compare bench attention-map op
 done)
 [[ -z "$undescribed" ]] && pass "every option of every subcommand has a --help description" \
   || fail "options without a --help description: $undescribed"
+
+# 9. Every numeric option of every subcommand states its range in --help, and the values just
+# outside each end (and NaN, infinity, junk) are refused, naming the option (option_edges.py).
+if edges=$(python3 "$(dirname "$0")/option_edges.py" "$attn" 2>&1); then pass "${edges##*$'\n'}"
+else fail "numeric option ranges"; echo "$edges"; fi
 
 echo "$failures failed"
 [[ $failures -eq 0 ]]

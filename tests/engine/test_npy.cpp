@@ -73,3 +73,53 @@ TEST_CASE("broken files fail with a message naming the file and the problem") {
 
   CHECK_THROWS_WITH(load_npy(temp_path("missing.npy")), doctest::Contains("cannot open"));
 }
+
+// A .npy file with this header text (version 2: a 4-byte header length) and `data_bytes`
+// zero bytes of data.
+static std::string npy_with_header(const std::string& header, size_t data_bytes = 0) {
+  std::string out = "\x93NUMPY";
+  out += '\x02', out += '\x00';
+  const auto n = static_cast<uint32_t>(header.size());
+  for (int i = 0; i < 4; ++i) out += static_cast<char>((n >> (8 * i)) & 0xff);
+  return out + header + std::string(data_bytes, '\0');
+}
+
+TEST_CASE("hostile .npy headers: long, deep or overflowing, refused without recursion or wrap") {
+  const std::string bad = temp_path("hostile.npy");
+  auto refused_with = [&](const std::string& header, const char* message) {
+    write_all(bad, npy_with_header(header, 64));
+    CHECK_THROWS_WITH(load_npy(bad), doctest::Contains(message));
+  };
+  const std::string spaces(60000, ' ');  // under the 64 KiB limit; std::regex overflowed on this
+  refused_with("{'descr':" + spaces + "'<f8', 'fortran_order': False, 'shape': (2,), }", "'<f8' is not supported");
+  refused_with("{'descr': '" + std::string(60000, 'x') + "', 'shape': (2,), }", "xxxx...' is not supported");
+  const std::string half(30000, ' ');
+  write_all(bad, npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (" + half + "), }" + half, 4));
+  CHECK(load_npy(bad).numel() == 1);  // () is a scalar
+  refused_with(std::string(30000, '{'), "expected a quoted string at character 1");  // no descent
+  refused_with("{'descr': '<f4', 'shape': (" + std::string(30000, '(') + "), }", "expected a size");
+  // Products that wrap int64 (2^21 cubed = 2^63) or pass 2^40 elements, and one size over it.
+  refused_with("{'descr': '<f4', 'shape': (2097152, 2097152, 2097152), }", "more than 2^40 elements");
+  refused_with("{'descr': '<f4', 'shape': (4294967296, 4294967296), }", "more than 2^40 elements");
+  refused_with("{'descr': '<f4', 'shape': (99999999999999999999999,), }", "over 2^40");
+  refused_with("{'descr': '<f4', 'shape': (1, 2, 3, 4, 5), }", "more than 4 dims");
+  refused_with("{'descr': '<f4', 'shape': (2, 3), 'extra': 1}", "unknown key 'extra'");
+  refused_with("{'descr': '<f4', 'shape': (2, -3), }", "expected a size");
+  refused_with("{'descr': '<f4', 'shape': (2, 3)", "expected ',' or '}'");
+  refused_with("{'descr': '<f4, 'shape': (2,)}", "expected ',' or '}' at character 17");
+  refused_with("{'shape': (2,)}", "no 'descr'");
+  refused_with("{'descr': '<f4'}", "no 'shape'");
+  // A zero-size array with a huge other dimension is valid and holds no data.
+  write_all(bad, npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4294967296), }"));
+  CHECK(load_npy(bad).numel() == 0);
+  std::filesystem::remove(bad);
+}
+
+TEST_CASE("tensor sizes are checked as they are multiplied") {
+  CHECK(checked_numel({3, 4}, "t") == 12);
+  CHECK(checked_numel({0, int64_t{1} << 62}, "t") == 0);
+  CHECK_THROWS_WITH(checked_numel({int64_t{1} << 21, int64_t{1} << 21, int64_t{1} << 21}, "t"),
+                    doctest::Contains("more than 2^40"));
+  CHECK_THROWS_WITH(Tensor::empty({int64_t{1} << 32, int64_t{1} << 32}), doctest::Contains("more than 2^40"));
+  CHECK_THROWS_WITH(checked_numel({2, -1}, "t"), doctest::Contains("negative size"));
+}
