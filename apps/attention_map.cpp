@@ -9,6 +9,7 @@
 #include "apps/classify.h"
 #include "apps/classify_data.h"
 #include "apps/heatmap.h"
+#include "apps/option_ranges.h"
 #include "apps/tokenizer.h"
 #include "engine/npy.h"
 #include "nn/attention_registry.h"
@@ -142,7 +143,7 @@ int run_attention_map(const AttentionMapOptions& o) {
   MapInput in;
   std::vector<Tensor> maps;
   if (task.value("kind", "") == "classify") {
-    ClassifyOptions run = ckpt.extra.at("options").get<ClassifyOptions>();
+    ClassifyOptions run = saved_run_options<ClassifyOptions>(ckpt);
     const ClassificationData data = load_classification_data(run);
     EncoderClassifier model(ckpt.config, data.classes, run.pooling, 0);
     load_evaluation_weights(ckpt, model.arena());

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/classify_data.h"
+#include "apps/option_ranges.h"
 #include "apps/options_json.h"
 #include "apps/curriculum.h"
 #include "apps/trainer.h"
@@ -129,7 +130,8 @@ TrainerOptions trainer_options(const ClassifyOptions& o) {
   t.adam = {0.9f, 0.999f, 1e-8f, o.weight_decay};
   t.eval_interval = o.eval_interval, t.log_interval = o.log_interval;
   t.ckpt_interval = o.ckpt_interval, t.stop_after = o.stop_after;
-  t.keep_checkpoints = o.keep_checkpoints, t.skip_nonfinite = o.skip_nonfinite, t.quiet = o.quiet;
+  t.keep_checkpoints = o.keep_checkpoints, t.skip_nonfinite = o.skip_nonfinite,
+  t.divergence = o.divergence, t.divergence_steps = o.divergence_steps, t.quiet = o.quiet;
   t.progress = o.progress;
   return t;
 }
@@ -219,7 +221,7 @@ int evaluate_checkpoint(const ClassifyOptions& given, const RunStart& start) {
   if (ckpt.extra.value("task", nlohmann::json::object()).value("kind", "") != "classify")
     throw std::invalid_argument(given.checkpoint + " is not a classifier checkpoint (attn "
                                 "classify writes those; use attn eval for language models)");
-  ClassifyOptions o = ckpt.extra.at("options").get<ClassifyOptions>();
+  ClassifyOptions o = saved_run_options<ClassifyOptions>(ckpt);
   if (!given.test_file.empty()) o.test_file = given.test_file;
   const bool typed_out = std::count(start.given_fields.begin(), start.given_fields.end(), "out");
   o.out = typed_out ? given.out : std::filesystem::path(given.checkpoint).parent_path().string();
@@ -254,10 +256,11 @@ int run_classify(ClassifyOptions o, const RunStart& start, RunSummary* summary) 
   if (start.resume) {
     ckpt = std::make_unique<Checkpoint>(read_run_checkpoint(o.out, "classify"));
     const ClassifyOptions given = o;  // the saved run, with what the command line may change
-    o = resume_options(ckpt->extra.at("options"), nlohmann::json(given), start.given_fields,
+    o = resume_options(checked_saved_options(*ckpt), nlohmann::json(given), start.given_fields,
                        start.spellings).get<ClassifyOptions>();
     o.threads = given.threads, o.out = given.out, o.quiet = given.quiet;
     o.stop_after = given.stop_after, o.skip_nonfinite = given.skip_nonfinite;
+    o.divergence = given.divergence, o.divergence_steps = given.divergence_steps;
     if (o.steps < ckpt->state.step)
       throw std::invalid_argument("--steps " + std::to_string(o.steps) + " is behind the run, "
                                   "which is at step " + std::to_string(ckpt->state.step));

@@ -37,6 +37,8 @@ struct ClassifyOptions {
   std::string out = "runs/classify";
   bool quiet = false;
   bool skip_nonfinite = false;   // skip a step whose loss or gradient is not finite, instead of stopping
+  double divergence = 4;          // stop when the loss stays above this x its minimum (0: off)
+  int64_t divergence_steps = 10;  // ... for this many steps in a row
   bool progress = false;         // with quiet: still the live progress line on a terminal (compare)
   bool eval_only = false;        // evaluate `checkpoint` instead of training
   std::string checkpoint;

@@ -90,6 +90,11 @@ void add_loop_options(CLI::App* c, Options& o, bool& resume, const std::string& 
   c->add_flag("--quiet", o.quiet, "no progress output");
   c->add_flag("--skip-nonfinite", o.skip_nonfinite,
               "skip a step whose loss or gradient is NaN/inf instead of stopping");
+  c->add_option("--divergence", o.divergence,
+                "stop a run whose loss stays above this many times its lowest value "
+                "(0: never)")->capture_default_str();
+  c->add_option("--divergence-steps", o.divergence_steps,
+                "... for this many steps in a row")->capture_default_str();
 }
 
 void add_train(CLI::App& app, TrainOptions& o, bool& resume) {

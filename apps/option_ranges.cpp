@@ -1,5 +1,8 @@
 #include "apps/option_ranges.h"
 
+#include "apps/run_options.h"
+#include "nn/json_input.h"
+
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -73,10 +76,10 @@ struct OptionRange {
 const std::vector<OptionRange>& option_table() {
   static const std::vector<OptionRange> table = {
       // The model (train, classify, compare).
-      {"", "--layers", whole_numbers(1, 256)},
-      {"", "--heads", whole_numbers(1, 256)},
-      {"", "--width", whole_numbers(1, 16384)},
-      {"", "--context", whole_numbers(1, 1 << 20)},
+      {"", "--layers", whole_numbers(1, kMaxLayers)},
+      {"", "--heads", whole_numbers(1, kMaxHeads)},
+      {"", "--width", whole_numbers(1, kMaxWidth)},
+      {"", "--context", whole_numbers(1, kMaxContext)},
       {"", "--dropout", reals('[', 0, 1, ')')},
       {"", "--tied", yes_or_no()},
       // Built-in language-model tasks.
@@ -116,6 +119,8 @@ const std::vector<OptionRange>& option_table() {
       {"", "--keep-checkpoints", whole_numbers(0, 1000)},
       {"", "--stop-after", whole_numbers(0, kForever)},
       {"", "--threads", whole_numbers(0, 1024)},
+      {"", "--divergence", reals('[', 0, 1e6, ']')},
+      {"", "--divergence-steps", whole_numbers(1, 1000000)},
       // sample and eval.
       {"", "--tokens", whole_numbers(0, 1'000'000'000)},
       {"", "--temperature", reals('[', 0, 100, ']')},
@@ -153,7 +158,40 @@ const CLI::Validator* range_of(const std::string& subcommand, const std::string&
   return found;
 }
 
+// A saved value as the text a user would type, for the option's validator.
+std::string as_typed(const nlohmann::json& v) {
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number_unsigned()) return std::to_string(v.get<uint64_t>());
+  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v.get<double>());
+  return buf;
+}
+
 }  // namespace
+
+const nlohmann::json& checked_saved_options(const Checkpoint& ckpt) {
+  if (!ckpt.extra.contains("options") || !ckpt.extra["options"].is_object())
+    throw std::runtime_error(ckpt.path + ": holds no run options (not written by attn train or classify?)");
+  const nlohmann::json& saved = ckpt.extra["options"];
+  for (const OptionRange& r : option_table()) {
+    if (!std::string(r.subcommand).empty()) continue;  // the general ranges cover saved runs
+    const std::string field = option_field(r.option);
+    const size_t dot = field.find('.');
+    const nlohmann::json* node = &saved;
+    for (const std::string& key : {field.substr(0, dot), dot == std::string::npos ? "" : field.substr(dot + 1)}) {
+      if (key.empty()) break;
+      node = node && node->is_object() && node->contains(key) ? &(*node)[key] : nullptr;
+    }
+    if (!node) continue;  // an older run without this option
+    std::string text = node->is_number() || node->is_boolean() ? as_typed(*node) : "";
+    const std::string error = text.empty() ? "is not a number" : r.range(text);
+    if (!error.empty())
+      throw std::runtime_error(ckpt.path + ": the run's saved option " + field + " (" + r.option +
+                               "): " + (text.empty() ? json_excerpt(*node) + " " : "") + error);
+  }
+  return saved;
+}
 
 void apply_option_ranges(CLI::App& app) {
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))

@@ -1,5 +1,7 @@
 #include "apps/run_options.h"
 
+#include "nn/json_input.h"
+
 #include <map>
 #include <stdexcept>
 
@@ -59,8 +61,8 @@ nlohmann::json resume_options(const nlohmann::json& saved, const nlohmann::json&
       continue;
     }
     if (*was != *now)
-      refused += (refused.empty() ? "" : ", ") + spellings[i] + " (the run has " + was->dump() +
-                 ", given " + now->dump() + ")";
+      refused += (refused.empty() ? "" : ", ") + spellings[i] + " (the run has " + json_excerpt(*was) +
+                 ", given " + json_excerpt(*now) + ")";
   }
   if (!refused.empty())
     throw std::invalid_argument(

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "apps/option_ranges.h"
 #include "apps/options_json.h"
 #include "apps/run_options.h"
 #include "apps/trainer.h"
@@ -93,7 +94,8 @@ TrainerOptions trainer_options(const TrainOptions& o) {
   t.adam = {o.beta1, o.beta2, 1e-8f, o.weight_decay};
   t.eval_interval = o.eval_interval, t.log_interval = o.log_interval;
   t.ckpt_interval = o.ckpt_interval, t.stop_after = o.stop_after;
-  t.keep_checkpoints = o.keep_checkpoints, t.skip_nonfinite = o.skip_nonfinite, t.quiet = o.quiet;
+  t.keep_checkpoints = o.keep_checkpoints, t.skip_nonfinite = o.skip_nonfinite,
+  t.divergence = o.divergence, t.divergence_steps = o.divergence_steps, t.quiet = o.quiet;
   t.progress = o.progress;
   return t;
 }
@@ -142,11 +144,12 @@ namespace {
 // The options of a resumed run: the saved ones, with what the command line may change.
 TrainOptions resumed_options(const TrainOptions& given, const Checkpoint& ckpt,
                              const RunStart& start) {
-  TrainOptions o = resume_options(ckpt.extra.at("options"), nlohmann::json(given),
+  TrainOptions o = resume_options(checked_saved_options(ckpt), nlohmann::json(given),
                                   start.given_fields, start.spellings)
                        .get<TrainOptions>();
   o.threads = given.threads, o.out = given.out, o.quiet = given.quiet;
   o.stop_after = given.stop_after, o.skip_nonfinite = given.skip_nonfinite;
+    o.divergence = given.divergence, o.divergence_steps = given.divergence_steps;
   o.model = ckpt.config;
   if (o.steps < ckpt.state.step)
     throw std::invalid_argument("--steps " + std::to_string(o.steps) + " is behind the run, "

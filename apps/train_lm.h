@@ -37,6 +37,8 @@ struct TrainOptions {
   std::string out = "runs/default";
   bool quiet = false;
   bool skip_nonfinite = false;  // skip a step whose loss or gradient is not finite, instead of stopping
+  double divergence = 4;          // stop when the loss stays above this x its minimum (0: off)
+  int64_t divergence_steps = 10;  // ... for this many steps in a row
   std::string init_from;  // a new run starts from this checkpoint's weights (fine-tuning)
   bool progress = false;  // with quiet: still the live progress line on a terminal (compare)
 };

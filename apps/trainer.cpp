@@ -12,7 +12,11 @@
 #include <fstream>
 #include <memory>
 
+#include "apps/divergence.h"
 #include "apps/run_plot.h"
+#include "apps/stop_signals.h"
+#include "engine/files.h"
+#include "nn/json_input.h"
 #include "engine/allocator.h"
 #include "engine/cpu_share.h"
 #include "engine/tape.h"
@@ -22,21 +26,7 @@ namespace attn {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-std::string checkpoint_path(const std::string& out) { return out + "/checkpoint.safetensors"; }
-
-Checkpoint read_run_checkpoint(const std::string& out, const std::string& command) {
-  const std::string path = checkpoint_path(out);
-  if (!fs::exists(path))
-    throw std::runtime_error(
-        "--resume: " + path + " does not exist, so there is no run to continue in " + out +
-        "; start one with `attn " + command + " --out " + out + " ...` (without --resume)");
-  return read_checkpoint(path);
-}
-
 namespace {
-
-std::atomic<bool> interrupted{false};
-void on_sigint(int) { interrupted = true; }
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -49,65 +39,26 @@ std::string format_eta(double seconds) {
   return buf;
 }
 
-// Refuses a folder that already holds a run (unless resuming), that is not writable, or that
-// has no room for the checkpoints, before any training work is done.
-void prepare_run_folder(const TrainerOptions& o, bool resume, int64_t parameters) {
-  fs::create_directories(o.out);
-  if (!resume && fs::exists(checkpoint_path(o.out)))
-    throw std::runtime_error(o.out + " already holds a checkpoint: continue it with --resume, "
-                             "or choose another --out");
-  {
-    std::ofstream probe(o.out + "/.write_test");
-    if (!probe) throw std::runtime_error(o.out + ": the run folder is not writable");
-  }
-  fs::remove(o.out + "/.write_test");
-  // A checkpoint holds parameters, two AdamW moments and perhaps the weight average.
-  const uintmax_t need = static_cast<uintmax_t>(parameters) * sizeof(float) * 4 *
-                             (2 + static_cast<uintmax_t>(o.keep_checkpoints)) + (1u << 20);
-  std::error_code ec;
-  const auto space = fs::space(o.out, ec);
-  if (!ec && space.available < need)
-    throw std::runtime_error(o.out + ": only " + std::to_string(space.available >> 20) +
-                             " MiB free, checkpoints need about " + std::to_string(need >> 20) +
-                             " MiB");
-}
-
-// Besides the latest checkpoint, keeps numbered copies of the last `keep` saves.
-void keep_numbered_copies(const std::string& out, int64_t step, int64_t keep) {
-  if (keep <= 0) return;
-  char name[64];
-  std::snprintf(name, sizeof name, "/checkpoint-%08lld.safetensors", static_cast<long long>(step));
-  const std::string numbered = out + name, tmp = numbered + ".tmp";
-  fs::copy_file(checkpoint_path(out), tmp, fs::copy_options::overwrite_existing);
-  fs::rename(tmp, numbered);
-  std::vector<std::string> copies;
-  for (const auto& entry : fs::directory_iterator(out)) {
-    const std::string file = entry.path().filename().string();
-    if (file.rfind("checkpoint-", 0) == 0 && file.size() > 12 &&
-        file.substr(file.size() - 12) == ".safetensors")
-      copies.push_back(entry.path().string());
-  }
-  std::sort(copies.begin(), copies.end());  // zero-padded steps sort in time order
-  for (size_t i = 0; i + static_cast<size_t>(keep) < copies.size(); ++i) fs::remove(copies[i]);
-}
-
-// The name of the first parameter whose gradient holds a NaN or infinity.
-std::string first_nonfinite_gradient(ParameterArena& arena) {
+// The name of the first parameter holding a NaN or infinity in `values` (parameters or
+// gradients, laid out as the arena), or "" when all are finite.
+std::string first_nonfinite(ParameterArena& arena, const float* values) {
   const auto& params = arena.parameters();
   for (size_t i = 0; i < params.size(); ++i) {
-    const float* g = arena.grads() + arena.offset_of(i);
+    const float* v = values + arena.offset_of(i);
     for (int64_t j = 0; j < params[i].value.numel(); ++j)
-      if (!std::isfinite(g[j])) return "'" + params[i].name + "'";
+      if (!std::isfinite(v[j])) return "'" + params[i].name + "'";
   }
-  return "the model (norm overflow)";
+  return "";
 }
+
 
 // One run of the loop: the state the steps share.
 class Loop {
  public:
   Loop(TrainingTask& task, const TrainerOptions& o, const nlohmann::json& extra)
       : task_(task), o_(o), extra_(extra), optimizer_(task.arena(), o.adam),
-        data_rng_(o.seed + 100), tty_(isatty(STDOUT_FILENO)) {
+        data_rng_(o.seed + 100), tty_(isatty(STDOUT_FILENO)),
+        divergence_(o.divergence, o.divergence_steps) {
     if (o.ema > 0) average_ = std::make_unique<WeightAverage>(task.arena(), o.ema);
   }
   void restore(const Checkpoint& ckpt);
@@ -117,9 +68,17 @@ class Loop {
   enum class Outcome { kStepped, kSkipped, kStop };
   Outcome step(float& loss_value, double& norm, int64_t& tokens);
   void log(float loss_value, double norm, float lr, double step_seconds, nlohmann::json& line);
-  void evaluate(float loss_value, float lr, nlohmann::json& line);
+  bool evaluate(float loss_value, float lr, nlohmann::json& line);  // false: stop (non-finite)
+  Outcome after_update(float loss_value);
   void save();
   void print_summary() const;
+  std::string nonfinite_gradient_name() {
+    const std::string name = first_nonfinite(task_.arena(), task_.arena().grads());
+    return name.empty() ? "the model (norm overflow)" : name;
+  }
+  // Why the run stops without a new checkpoint, and where the last good one is; returns 3.
+  int stop_unsaved(const std::string& why) const;
+  bool finite_evaluation(const nlohmann::json& metrics) const;
 
   TrainingTask& task_;
   const TrainerOptions& o_;
@@ -129,7 +88,8 @@ class Loop {
   Rng data_rng_;
   TrainState state_;
   bool tty_;
-  std::ofstream metrics_;
+  FILE* metrics_ = nullptr;
+  DivergenceWatch divergence_;
   Clock::time_point t0_;
   int64_t steps_this_run_ = 0, skipped_ = 0, tokens_this_run_ = 0;
   EvalReport last_eval_, best_;  // this run's last and lowest-loss evaluations
@@ -145,8 +105,19 @@ void Loop::restore(const Checkpoint& ckpt) {
     const std::vector<float> values = read_weight_average(ckpt, arena);
     if (values.empty())
       throw std::runtime_error(ckpt.path + ": holds no weight average (a run without --ema?)");
-    average_->restore(values, ckpt.extra.at("trainer").at("ema_updates").get<int64_t>());
+    const nlohmann::json* updates = ckpt.extra.contains("trainer") && ckpt.extra["trainer"].is_object() &&
+                                    ckpt.extra["trainer"].contains("ema_updates")
+                                        ? &ckpt.extra["trainer"]["ema_updates"] : nullptr;
+    if (!updates || !updates->is_number_integer() || updates->get<int64_t>() < 0 ||
+        updates->get<int64_t>() > ckpt.state.step)
+      throw std::runtime_error(ckpt.path + ": the weight average's update count is missing or "
+                               "outside [0, step]");
+    average_->restore(values, updates->get<int64_t>());
   }
+  for (const auto* rng : {&ckpt.state.data_rng, &ckpt.state.dropout_rng})  // xoshiro never leaves 0
+    if (((*rng)[0] | (*rng)[1] | (*rng)[2] | (*rng)[3]) == 0)
+      throw std::runtime_error(ckpt.path + ": a random-number state is all zero (every batch "
+                               "would be the same); not a checkpoint of a training run");
   state_ = ckpt.state;
   data_rng_.set_state(state_.data_rng);
   task_.dropout_rng().set_state(state_.dropout_rng);
@@ -185,7 +156,7 @@ Loop::Outcome Loop::step(float& loss_value, double& norm, int64_t& tokens) {
   }
   if (std::isfinite(loss_value) && std::isfinite(norm)) return Outcome::kStepped;
   const std::string what = std::isfinite(loss_value)
-                               ? "gradient of " + first_nonfinite_gradient(task_.arena())
+                               ? "gradient of " + nonfinite_gradient_name()
                                : std::string("loss");
   const double value = std::isfinite(loss_value) ? norm : loss_value;
   const char* cmd = o_.command.c_str();
@@ -199,14 +170,33 @@ Loop::Outcome Loop::step(float& loss_value, double& norm, int64_t& tokens) {
                                " non-finite steps skipped; stopping");
     return Outcome::kSkipped;
   }
-  const bool have_checkpoint = fs::exists(checkpoint_path(o_.out));
-  std::fprintf(stderr, "\nattn %s: the %s became %f at step %lld; stopping (use "
-               "--skip-nonfinite to skip such steps). %s %s\n", cmd, what.c_str(), value,
-               static_cast<long long>(state_.step + 1),
-               have_checkpoint ? "The last checkpoint is kept untouched in" :
-                                 "No checkpoint had been written yet in",
-               o_.out.c_str());
+  char why[256];
+  std::snprintf(why, sizeof why, "the %s became %f at step %lld; stopping (use --skip-nonfinite "
+                "to skip such steps)", what.c_str(), value, static_cast<long long>(state_.step + 1));
+  stop_unsaved(why);
   return Outcome::kStop;
+}
+
+int Loop::stop_unsaved(const std::string& why) const {
+  std::error_code ec;
+  const bool have_checkpoint = fs::exists(checkpoint_path(o_.out), ec);
+  std::fprintf(stderr, "\nattn %s: %s. %s %s\n", o_.command.c_str(), why.c_str(),
+               have_checkpoint ? "The last checkpoint, from before this, is kept untouched in"
+                               : "No checkpoint had been written yet in",
+               o_.out.c_str());
+  return 3;
+}
+
+// Every number an evaluation reports must be finite: metrics.jsonl never holds null where a
+// number is documented (a validation loss over 709 makes exp(loss), the perplexity, infinite).
+bool Loop::finite_evaluation(const nlohmann::json& metrics) const {
+  for (const auto& [key, value] : metrics.items())
+    if (value.is_number() && !std::isfinite(value.get<double>())) {
+      stop_unsaved("the evaluation's " + key + " is " + json_excerpt(value) + " at step " +
+                   std::to_string(state_.step) + "; the run has diverged");
+      return false;
+    }
+  return true;
 }
 
 // The metrics line and the progress line of a logged step.
@@ -228,13 +218,14 @@ void Loop::log(float loss_value, double norm, float lr, double step_seconds,
   std::fflush(stdout);
 }
 
-void Loop::evaluate(float loss_value, float lr, nlohmann::json& line) {
-  if (state_.step % o_.eval_interval != 0 && state_.step != o_.steps) return;
+bool Loop::evaluate(float loss_value, float lr, nlohmann::json& line) {
+  if (state_.step % o_.eval_interval != 0 && state_.step != o_.steps) return true;
   EvalReport report;
   {
     AveragedWeightsScope averaged(average_.get());
     report = task_.evaluate();
   }
+  if (!finite_evaluation(report.metrics)) return false;
   if (line.is_null()) line = {{"step", state_.step}, {"loss", loss_value}, {"lr", lr}};
   line.update(report.metrics);
   run_.last_evaluation = report.metrics;
@@ -245,6 +236,28 @@ void Loop::evaluate(float loss_value, float lr, nlohmann::json& line) {
   if (!o_.quiet)
     std::printf("%sstep %6lld  %s\n", tty_ ? "\n" : "", static_cast<long long>(state_.step),
                 report.text.c_str());
+  return true;
+}
+
+// After the optimizer's update: parameters that became non-finite (a finite gradient can
+// still overflow them) or a loss that diverged stop the run before anything is saved.
+Loop::Outcome Loop::after_update(float loss_value) {
+  const std::string broken = first_nonfinite(task_.arena(), task_.arena().values());
+  if (!broken.empty()) {
+    stop_unsaved("parameter " + broken + " became non-finite in the update of step " +
+                 std::to_string(state_.step));
+    return Outcome::kStop;
+  }
+  if (divergence_.diverged(loss_value)) {
+    char why[256];
+    std::snprintf(why, sizeof why, "the loss diverged: %.4g at step %lld, above %g x its minimum "
+                  "%.4g for %lld steps (--divergence, --divergence-steps); lower --lr and "
+                  "--resume", loss_value, static_cast<long long>(state_.step), o_.divergence,
+                  divergence_.minimum(), static_cast<long long>(divergence_.streak()));
+    stop_unsaved(why);
+    return Outcome::kStop;
+  }
+  return Outcome::kStepped;
 }
 
 // The last lines of a finished run: final and best held-out loss (and accuracy), where the
@@ -263,15 +276,27 @@ void Loop::print_summary() const {
 }
 
 int Loop::run(RunSummary* summary) {
-  metrics_.open(o_.out + "/metrics.jsonl", state_.step > 0 ? std::ios::app : std::ios::trunc);
-  std::ofstream(o_.out + "/config.json") << extra_.dump(2) << "\n";
-  interrupted = false;
-  auto previous_handler = std::signal(SIGINT, on_sigint);
+  metrics_ = open_run_log(o_.out + "/metrics.jsonl", state_.step > 0);
+  write_file_atomically(o_.out + "/config.json", extra_.dump(2) + "\n");
+  StopSignals stop_signals;
   reset_peak_bytes();
   const size_t bytes_before = allocator_stats().bytes_in_use;
   t0_ = Clock::now();
   int exit_code = 0;
+  auto stop_with_checkpoint = [&] {  // a signal or --stop-after, between two steps
+    save();
+    const int signal = StopSignals::requested();
+    if (!o_.quiet)
+      std::printf("\nattn %s: stopped at step %lld%s; checkpoint saved, continue with "
+                  "--resume --out %s\n", o_.command.c_str(), static_cast<long long>(state_.step),
+                  signal == SIGTERM ? " (SIGTERM)" : "", o_.out.c_str());
+    return signal ? 128 + signal : 0;
+  };
   while (state_.step < o_.steps) {
+    if (StopSignals::requested()) {  // also after a skipped step
+      exit_code = stop_with_checkpoint();
+      break;
+    }
     share_cpu();
     const auto step_start = Clock::now();
     float loss_value = 0;
@@ -288,25 +313,31 @@ int Loop::run(RunSummary* summary) {
     if (average_) average_->update();
     ++state_.step, ++steps_this_run_;
     tokens_this_run_ += tokens;
+    if (after_update(loss_value) == Outcome::kStop) {
+      exit_code = 3;
+      break;
+    }
     const double step_seconds = seconds_since(step_start);
     run_.losses.push_back(loss_value);
     run_.step_ms.push_back(step_seconds * 1e3);
     nlohmann::json line;
     log(loss_value, norm, lr, step_seconds, line);
-    evaluate(loss_value, lr, line);
-    if (!line.is_null()) metrics_ << line.dump() << "\n" << std::flush;
-    if (state_.step % o_.ckpt_interval == 0 || state_.step == o_.steps) save();
-    if (interrupted || (o_.stop_after > 0 && steps_this_run_ >= o_.stop_after)) {
-      save();
-      if (!o_.quiet)
-        std::printf("\nattn %s: stopped at step %lld; checkpoint saved, continue with "
-                    "--resume --out %s\n", o_.command.c_str(),
-                    static_cast<long long>(state_.step), o_.out.c_str());
-      exit_code = interrupted ? 130 : 0;
+    if (!evaluate(loss_value, lr, line)) {
+      exit_code = 3;
+      break;
+    }
+    if (!line.is_null()) std::fprintf(metrics_, "%s\n", line.dump().c_str()), std::fflush(metrics_);
+    // No periodic checkpoint while the loss is above the divergence bound: the last one then
+    // predates a blow-up that is about to stop the run.
+    const bool periodic = state_.step % o_.ckpt_interval == 0 && !divergence_.above_bound();
+    if (periodic || state_.step == o_.steps) save();
+    if (StopSignals::requested() || (o_.stop_after > 0 && steps_this_run_ >= o_.stop_after)) {
+      exit_code = stop_with_checkpoint();
       break;
     }
   }
-  std::signal(SIGINT, previous_handler);
+  std::fclose(metrics_);
+  metrics_ = nullptr;
   if (o_.quiet && o_.progress && tty_) std::printf("\r%80s\r", "");  // clear the progress line
   run_.tokens_per_step = steps_this_run_ > 0 ? static_cast<double>(tokens_this_run_) /
                                                    static_cast<double>(steps_this_run_) : 0.0;
@@ -332,7 +363,7 @@ int run_trainer(TrainingTask& task, const TrainerOptions& options, const nlohman
   if (options.steps < 1) throw std::invalid_argument("--steps must be positive");
   if (options.eval_interval < 1 || options.log_interval < 1 || options.ckpt_interval < 1)
     throw std::invalid_argument("intervals must be positive");
-  prepare_run_folder(options, resume_from != nullptr, task.arena().size());
+  prepare_run_folder(options.out, resume_from != nullptr, task.arena().size(), options.keep_checkpoints);
   Loop loop(task, options, extra);
   if (resume_from) loop.restore(*resume_from);
   return loop.run(summary);

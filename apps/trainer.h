@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "apps/run_folder.h"
 #include "apps/run_summary.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
@@ -31,6 +32,8 @@ struct TrainerOptions {
   int64_t stop_after = 0;        // stop (with a checkpoint) after this many steps, as if interrupted
   int64_t keep_checkpoints = 0;  // numbered copies of the last N checkpoints besides the latest
   bool skip_nonfinite = false;   // skip a step whose loss or gradient is not finite
+  double divergence = 4;         // stop when the loss stays above this x its minimum (0: off)
+  int64_t divergence_steps = 10; // ... for this many steps in a row (apps/divergence.h)
   bool quiet = false;
   bool progress = false;  // with quiet: still the live progress line, on a terminal (compare)
   uint64_t seed = 1;  // the data order's RNG starts from seed + 100
@@ -58,16 +61,11 @@ class TrainingTask {
   virtual EvalReport evaluate() = 0;
 };
 
-// The run folder's checkpoint.
-std::string checkpoint_path(const std::string& out);
-// The checkpoint of the run to resume in `out`; when there is none, says which file is
-// missing and how to start a run (`command` is the subcommand, e.g. "train").
-Checkpoint read_run_checkpoint(const std::string& out, const std::string& command);
-
 // Trains `task` under `options`: a new run when `resume_from` is null, else it continues the
 // checkpoint's run (parameters, optimizer, weight average, data and dropout RNGs, step).
 // `extra` (the app's options and data description) goes into config.json and every
-// checkpoint. Returns the process exit code (0, 3: non-finite, 130: interrupted) and fills
+// checkpoint. Returns the process exit code (0; 3: non-finite or diverged; 130, 143:
+// stopped by SIGINT, SIGTERM, with a checkpoint) and fills
 // `summary` (if given) with the loss curve and the run's cost.
 int run_trainer(TrainingTask& task, const TrainerOptions& options, const nlohmann::json& extra,
                 const Checkpoint* resume_from, RunSummary* summary);

@@ -7,6 +7,10 @@
 
 namespace attn {
 
+// Ceilings of a model's sizes, for typed options and configs read from files alike.
+constexpr int64_t kMaxVocab = int64_t{1} << 24, kMaxContext = int64_t{1} << 20;
+constexpr int64_t kMaxLayers = 256, kMaxHeads = 256, kMaxWidth = 16384;
+
 struct ModelConfig {
   int64_t vocab_size = 256;
   int64_t context = 64;     // maximum sequence length L (positions, Synthesizer, Linformer)

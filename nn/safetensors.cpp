@@ -12,6 +12,9 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "engine/files.h"
+#include "nn/json_input.h"
+
 namespace attn {
 namespace {
 
@@ -30,28 +33,6 @@ std::string hex(uint64_t v) {
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw std::runtime_error(path + ": " + what);
-}
-
-// Writes all bytes and fsyncs, or throws.
-void write_file_synced(const std::string& path, const std::string& head, const char* body,
-                       size_t body_size) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) fail(path, std::string("cannot open for writing: ") + std::strerror(errno));
-  auto write_all = [&](const char* p, size_t n) {
-    while (n > 0) {
-      const ssize_t w = ::write(fd, p, n);
-      if (w < 0) {
-        const int err = errno;
-        ::close(fd);
-        fail(path, std::string("write failed: ") + std::strerror(err));
-      }
-      p += w, n -= static_cast<size_t>(w);
-    }
-  };
-  write_all(head.data(), head.size());
-  write_all(body, body_size);
-  if (::fsync(fd) != 0 || ::close(fd) != 0)
-    fail(path, std::string("flushing to disk failed: ") + std::strerror(errno));
 }
 
 }  // namespace
@@ -83,77 +64,65 @@ void save_safetensors(const std::string& path, const std::vector<TensorRef>& ten
   for (int i = 0; i < 8; ++i) head[i] = static_cast<char>((n >> (8 * i)) & 0xff);
   head += text;
 
-  const std::string tmp = path + ".tmp";
-  write_file_synced(tmp, head, data.data(), data.size());
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) fail(path, "cannot replace the file: " + ec.message());
+  write_file_atomically(path, head, data.data(), data.size());
 }
 
 namespace {
 
-// The 8-byte length and the JSON header; leaves `in` at the start of the data.
-nlohmann::json read_header(const std::string& path, std::ifstream& in, uint64_t file_size,
-                           uint64_t& header_len) {
+// The JSON header after the 8-byte length; sets header_len.
+nlohmann::json read_header(const std::string& path, const std::string& bytes, uint64_t& header_len) {
+  const uint64_t file_size = bytes.size();
   if (file_size < 8) fail(path, "file is " + std::to_string(file_size) + " bytes, too short for a safetensors header");
-  unsigned char len_bytes[8];
-  in.read(reinterpret_cast<char*>(len_bytes), 8);
   header_len = 0;
-  for (int i = 0; i < 8; ++i) header_len |= static_cast<uint64_t>(len_bytes[i]) << (8 * i);
+  for (int i = 0; i < 8; ++i) header_len |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
   if (header_len > kMaxHeaderBytes) fail(path, "header length " + std::to_string(header_len) + " exceeds the 100 MiB limit (not a safetensors file?)");
   if (header_len > file_size - 8)
     fail(path, "header claims " + std::to_string(header_len) + " bytes but only " +
                    std::to_string(file_size - 8) + " follow (truncated?)");
-  std::string text(header_len, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(header_len));
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(text);
-  } catch (const std::exception& e) {
-    fail(path, std::string("header is not valid JSON: ") + e.what());
-  }
+  nlohmann::json header = parse_untrusted_json(bytes.substr(8, header_len), path + ": header");
   if (!header.is_object()) fail(path, "header is not a JSON object");
   return header;
 }
 
-// One tensor's header entry, checked against the data: its values and where they start.
-std::pair<uint64_t, StoredTensor> read_tensor(const std::string& path, const std::string& name,
-                                              const nlohmann::json& entry,
-                                              const std::string& data) {
-  const std::string where = "tensor '" + name + "'";
+// Where one tensor's values lie in the data: checked, but not yet copied.
+struct TensorEntry {
+  std::string name;
+  Shape shape;
+  uint64_t begin, end;
+};
+
+// One tensor's header entry, checked against the data size.
+TensorEntry read_entry(const std::string& path, const std::string& name, const nlohmann::json& entry,
+                       uint64_t data_size) {
+  const std::string where = "tensor '" + (name.size() <= 80 ? name : name.substr(0, 80) + "...") + "'";
   if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
       !entry.contains("data_offsets"))
     fail(path, where + " lacks dtype, shape or data_offsets");
   if (entry["dtype"] != "F32")
-    fail(path, where + " has dtype " + entry["dtype"].dump() + "; attn reads only F32");
+    fail(path, where + " has dtype " + json_excerpt(entry["dtype"]) + "; attn reads only F32");
   const auto& shape_json = entry["shape"];
   if (!shape_json.is_array() || shape_json.size() > kMaxDims)
     fail(path, where + " has a shape that is not a list of at most 4 sizes");
   Shape shape;
-  uint64_t count = 1;
   for (const auto& d : shape_json) {
-    if (!d.is_number_unsigned()) fail(path, where + " has a negative or non-integer size");
-    const uint64_t size = d.get<uint64_t>();
-    if (size != 0 && count > std::numeric_limits<uint64_t>::max() / 4 / size)
-      fail(path, where + " has a shape whose size overflows");
-    count *= size;
-    shape.push_back(static_cast<int64_t>(size));
+    if (!d.is_number_unsigned() || d.get<uint64_t>() > static_cast<uint64_t>(kMaxElements))
+      fail(path, where + " has a size that is negative, not an integer or over 2^40");
+    shape.push_back(static_cast<int64_t>(d.get<uint64_t>()));
   }
+  const auto count = static_cast<uint64_t>(checked_numel(shape, path + ": " + where));
   const auto& off = entry["data_offsets"];
   if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
       !off[1].is_number_unsigned())
     fail(path, where + " has malformed data_offsets");
   const uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
-  if (begin > end || end > data.size())
+  if (begin > end || end > data_size)
     fail(path, where + " has data_offsets [" + std::to_string(begin) + ", " +
-                   std::to_string(end) + "] outside the " + std::to_string(data.size()) +
+                   std::to_string(end) + "] outside the " + std::to_string(data_size) +
                    "-byte data (truncated?)");
   if (end - begin != count * sizeof(float))
     fail(path, where + " has " + std::to_string(end - begin) + " bytes for shape " +
                    to_string(shape) + " (needs " + std::to_string(count * 4) + ")");
-  StoredTensor t{name, shape, std::vector<float>(count)};
-  std::memcpy(t.values.data(), data.data() + begin, end - begin);
-  return {begin, std::move(t)};
+  return {name, shape, begin, end};
 }
 
 }  // namespace
@@ -163,42 +132,49 @@ SafetensorsFile load_safetensors(const std::string& path) {
   if (std::filesystem::is_directory(path, ec))
     fail(path, "is a folder, not a checkpoint file (a run folder holds " + path +
                    "/checkpoint.safetensors)");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "cannot open the checkpoint");
-  in.seekg(0, std::ios::end);
-  const auto file_size = static_cast<uint64_t>(in.tellg());
-  in.seekg(0);
-  uint64_t header_len = 0;
-  const nlohmann::json header = read_header(path, in, file_size, header_len);
-  const uint64_t data_size = file_size - 8 - header_len;
-  std::string data(data_size, '\0');
-  in.read(data.data(), static_cast<std::streamsize>(data_size));
-  if (!in) fail(path, "reading the data failed");
+  return parse_safetensors(read_regular_file(path, "a checkpoint file", kMaxSafetensorsBytes), path);
+}
 
+SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& path) {
+  uint64_t header_len = 0;
+  const nlohmann::json header = read_header(path, bytes, header_len);
+  const char* data = bytes.data() + 8 + header_len;
+  const uint64_t data_size = bytes.size() - 8 - header_len;
   SafetensorsFile file;
-  uint64_t covered = 0;
-  std::vector<std::pair<uint64_t, StoredTensor>> by_offset;
+  std::vector<TensorEntry> entries;
   for (auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
       if (!entry.is_object()) fail(path, "__metadata__ is not an object");
       for (auto& [k, v] : entry.items()) {
-        if (!v.is_string()) fail(path, "metadata value '" + k + "' is not a string");
+        if (!v.is_string()) fail(path, "metadata value '" + k.substr(0, 80) + "' is not a string");
         file.metadata[k] = v.get<std::string>();
       }
       continue;
     }
-    by_offset.push_back(read_tensor(path, name, entry, data));
-    covered += by_offset.back().second.values.size() * sizeof(float);
+    entries.push_back(read_entry(path, name, entry, data_size));
+  }
+  // The tensors must tile the data exactly, in order, before anything is copied: overlapping
+  // entries could otherwise make a small file claim terabytes.
+  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.begin < b.begin; });
+  uint64_t covered = 0;
+  for (const TensorEntry& e : entries) {
+    if (e.begin != covered)
+      fail(path, "tensor '" + e.name.substr(0, 80) + "' starts at byte " + std::to_string(e.begin) +
+                     " of the data where " + std::to_string(covered) + " was expected (overlapping or "
+                     "gapped tensors)");
+    covered = e.end;
   }
   if (covered != data_size)
     fail(path, "tensors cover " + std::to_string(covered) + " of " + std::to_string(data_size) +
-                   " data bytes (overlapping or trailing data)");
-  std::sort(by_offset.begin(), by_offset.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (auto& [offset, t] : by_offset) file.tensors.push_back(std::move(t));
+                   " data bytes (trailing data)");
   auto it = file.metadata.find("attn.checksum");
-  if (it != file.metadata.end() && it->second != hex(fnv1a(data.data(), data.size())))
+  if (it != file.metadata.end() && it->second != hex(fnv1a(data, data_size)))
     fail(path, "checksum mismatch: the data was modified or damaged");
+  for (const TensorEntry& e : entries) {
+    StoredTensor t{e.name, e.shape, std::vector<float>((e.end - e.begin) / sizeof(float))};
+    if (e.end > e.begin) std::memcpy(t.values.data(), data + e.begin, e.end - e.begin);
+    file.tensors.push_back(std::move(t));
+  }
   return file;
 }
 

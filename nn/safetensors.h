@@ -36,6 +36,11 @@ void save_safetensors(const std::string& path, const std::vector<TensorRef>& ten
                       const std::map<std::string, std::string>& metadata);
 
 // Treats the file as untrusted; throws std::runtime_error("<path>: <what is wrong>").
+// Only regular files of at most kMaxSafetensorsBytes are read.
 SafetensorsFile load_safetensors(const std::string& path);
+// The same checks on bytes already in memory (`source` names them in messages; the fuzzer).
+SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& source);
+
+constexpr uint64_t kMaxSafetensorsBytes = uint64_t{64} << 30;  // 64 GiB
 
 }  // namespace attn

@@ -224,7 +224,7 @@ expect_error "classify: a finished run folder is not overwritten" "already holds
 # tmpfs; skipped where mounting is not allowed).
 mkdir -p "$work/tiny_fs"
 if mount -t tmpfs -o size=1m tmpfs "$work/tiny_fs" 2>/dev/null; then
-  expect_error "full disk refused before training" "MiB free, checkpoints need about" \
+  expect_error "full disk refused before training" " free, checkpoints need about" \
     train --layers 4 --width 256 --heads 4 --steps 2 --out "$work/tiny_fs/run"
   umount "$work/tiny_fs"
 else

@@ -172,18 +172,6 @@ TEST_CASE("loading a checkpoint of another model config fails clearly") {
   CHECK_THROWS_WITH(load_parameters(ck, c.arena()), doctest::Contains("'blocks.2.ln_1.weight' is missing"));
 }
 
-TEST_CASE("a checkpoint with NaN in its weights is refused, naming the tensor") {
-  LanguageModel a(tiny_config(), 1);
-  Tensor p = a.arena().parameters()[3].value;
-  p.data()[2] = NAN;
-  const std::string path = temp_path("nan.safetensors");
-  save_checkpoint(path, a.config(), a.arena(), nullptr, {}, nlohmann::json::object());
-  LanguageModel b(tiny_config(), 1);
-  CHECK_THROWS_WITH(load_parameters(read_checkpoint(path), b.arena()),
-                    doctest::Contains(("parameter '" + a.arena().parameters()[3].name +
-                                       "' holds a non-finite value").c_str()));
-}
-
 TEST_CASE("damaged or foreign checkpoint files give one clear message") {
   LanguageModel a(tiny_config(), 1);
   const std::string good = temp_path("good.safetensors");
@@ -222,5 +210,5 @@ TEST_CASE("damaged or foreign checkpoint files give one clear message") {
   // A valid safetensors file that attn did not write.
   save_safetensors(bad, {{"x", {2}, std::vector<float>{1, 2}.data()}}, {});
   CHECK_THROWS_WITH(read_checkpoint(bad), doctest::Contains("not a checkpoint written by attn"));
-  CHECK_THROWS_WITH(read_checkpoint(temp_path("missing.safetensors")), doctest::Contains("cannot open"));
+  CHECK_THROWS_WITH(read_checkpoint(temp_path("missing.safetensors")), doctest::Contains("does not exist"));
 }
