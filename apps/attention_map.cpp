@@ -56,12 +56,12 @@ MapInput language_model_input(const Checkpoint& ckpt, const AttentionMapOptions&
     for (int32_t id : in.ids) in.labels.push_back(std::to_string(id));
     return in;
   }
-  const auto& task = ckpt.extra.at("task");
-  if (task.value("kind", "") != "text")
+  const nlohmann::json& task = ckpt.extra.contains("task") ? ckpt.extra["task"] : nlohmann::json();
+  if (!task.is_object() || task.value("kind", "") != "text")
     throw std::invalid_argument(o.checkpoint + ": the model was trained on a synthetic task; "
                                 "give its input as --ids 1,2,3");
   if (o.text.empty()) throw std::invalid_argument("give --text (or --ids)");
-  const Tokenizer tokenizer = Tokenizer::from_json(task.at("tokenizer"));
+  const Tokenizer tokenizer = Tokenizer::of_checkpoint(ckpt);
   in.ids = tokenizer.encode(o.text, "--text");
   for (int32_t id : in.ids) in.labels.push_back(axis_label(tokenizer.decode({id})));
   return in;
@@ -139,10 +139,10 @@ int run_attention_map(const AttentionMapOptions& o) {
   if (o.cell < 0 || o.cell > 64)
     throw std::invalid_argument("--cell " + std::to_string(o.cell) + " is outside 0..64");
   const Checkpoint ckpt = read_checkpoint(o.checkpoint);
-  const nlohmann::json task = ckpt.extra.value("task", nlohmann::json::object());
+  const nlohmann::json* task = ckpt.extra.contains("task") ? &ckpt.extra["task"] : nullptr;
   MapInput in;
   std::vector<Tensor> maps;
-  if (task.value("kind", "") == "classify") {
+  if (task && task->is_object() && task->value("kind", "") == "classify") {
     ClassifyOptions run = saved_run_options<ClassifyOptions>(ckpt);
     const ClassificationData data = load_classification_data(run);
     EncoderClassifier model(ckpt.config, data.classes, run.pooling, 0);

@@ -218,7 +218,8 @@ ClassificationData prepared_data(ClassifyOptions& o, int32_t& cls_token) {
 // averaged weights when its run kept them (--ema), as the run's own evaluations were.
 int evaluate_checkpoint(const ClassifyOptions& given, const RunStart& start) {
   const Checkpoint ckpt = read_checkpoint(given.checkpoint);
-  if (ckpt.extra.value("task", nlohmann::json::object()).value("kind", "") != "classify")
+  const nlohmann::json* task = ckpt.extra.contains("task") ? &ckpt.extra["task"] : nullptr;
+  if (!task || !task->is_object() || task->value("kind", "") != "classify")
     throw std::invalid_argument(given.checkpoint + " is not a classifier checkpoint (attn "
                                 "classify writes those; use attn eval for language models)");
   ClassifyOptions o = saved_run_options<ClassifyOptions>(ckpt);

@@ -4,6 +4,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "engine/files.h"
+
 namespace attn {
 namespace {
 
@@ -63,7 +65,8 @@ std::vector<Record> split_records(const std::string& s, const std::string& sourc
 
 std::vector<LabeledText> parse_labeled_csv(const std::string& content, const std::string& source,
                                            int32_t num_classes) {
-  const auto records = split_records(content, source);
+  const bool bom = content.compare(0, 3, "\xEF\xBB\xBF") == 0;  // a UTF-8 byte-order mark
+  const auto records = split_records(bom ? content.substr(3) : content, source);
   if (records.empty()) throw std::runtime_error(source + ": the file is empty");
   if (records[0].fields != std::vector<std::string>{"label", "text"})
     throw std::runtime_error(source + ":1: expected the header 'label,text'");
@@ -79,20 +82,18 @@ std::vector<LabeledText> parse_labeled_csv(const std::string& content, const std
     if (label.empty() || label.size() > 9 || label.find_first_not_of("0123456789") != std::string::npos)
       throw std::runtime_error(where + "label '" + label + "' is not a non-negative integer");
     const int32_t value = std::stoi(label);
-    if (num_classes > 0 && value >= num_classes)
-      throw std::runtime_error(where + "label " + label + " is outside [0, " +
-                               std::to_string(num_classes) + ")");
+    const int32_t limit = num_classes > 0 ? num_classes : kMaxClasses;
+    if (value >= limit)
+      throw std::runtime_error(where + "label " + label + " is outside [0, " + std::to_string(limit) +
+                               ")" + (num_classes > 0 ? "" : " (attn classify takes at most " +
+                                                                 std::to_string(kMaxClasses) + " classes)"));
     rows.push_back({value, rec.fields[1]});
   }
   return rows;
 }
 
 std::vector<LabeledText> read_labeled_csv(const std::string& path, int32_t num_classes) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open the CSV file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_labeled_csv(ss.str(), path, num_classes);
+  return parse_labeled_csv(read_regular_file(path, "a CSV file", uint64_t{2} << 30), path, num_classes);
 }
 
 }  // namespace attn

@@ -13,7 +13,9 @@ struct LabeledText {
   std::string text;
 };
 
-// num_classes > 0: labels must lie in [0, num_classes); otherwise any label >= 0.
+// A leading UTF-8 byte-order mark is skipped (spreadsheet exports write one).
+constexpr int32_t kMaxClasses = 1000;
+// num_classes > 0: labels must lie in [0, num_classes); otherwise in [0, kMaxClasses).
 std::vector<LabeledText> read_labeled_csv(const std::string& path, int32_t num_classes = 0);
 
 // The parser behind it, on a string (`source` names it in errors); also the fuzz target.

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "engine/files.h"
 #include "engine/rng.h"
 
 namespace attn::listops {
@@ -131,8 +132,9 @@ int32_t evaluate(const std::vector<int32_t>& tokens) {
 }
 
 std::vector<Example> read_tsv(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open the ListOps file");
+  std::string content = read_regular_file(path, "a ListOps TSV file", uint64_t{2} << 30);
+  if (content.compare(0, 3, "\xEF\xBB\xBF") == 0) content.erase(0, 3);  // a byte-order mark
+  std::istringstream in(content);
   std::string line;
   auto strip_cr = [](std::string& s) {
     if (!s.empty() && s.back() == '\r') s.pop_back();

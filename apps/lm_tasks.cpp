@@ -2,17 +2,15 @@
 
 #include <fstream>
 #include <sstream>
-#include <utility>
 #include <stdexcept>
+#include <utility>
+
+#include "engine/files.h"
 
 namespace attn {
 
 std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open the data file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
+  std::string text = read_regular_file(path, "a text data file", kMaxTextBytes);
   if (text.empty()) throw std::runtime_error(path + ": the data file is empty");
   return text;
 }

@@ -83,6 +83,9 @@ class RecallTask : public LMTask {
   int64_t keys_, values_, min_pairs_, max_pairs_;
 };
 
-std::string read_text_file(const std::string& path);  // throws naming the file
+// A text file read whole: a regular file of at most kMaxTextBytes, not empty (throws naming
+// the file; a folder, /dev/zero or a FIFO is refused, never read until memory runs out).
+constexpr uint64_t kMaxTextBytes = uint64_t{2} << 30;  // 2 GiB
+std::string read_text_file(const std::string& path);
 
 }  // namespace attn

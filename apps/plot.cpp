@@ -16,11 +16,12 @@ const Color kPalette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 
                           {188, 189, 34},  {23, 190, 207}};
 
 // Round tick values covering [lo, hi]: powers of ten on a log axis, 1-2-5 steps otherwise.
+// At most 40: values from a file (1e20 and 1e20 + 16384) can make a step vanish in rounding.
 std::vector<double> ticks(double lo, double hi, bool log_axis) {
   std::vector<double> t;
   if (log_axis) {  // powers of ten; also 2x and 5x when the axis spans under two decades
     const bool fine = hi - lo < 2;
-    for (double p = std::floor(lo); p <= std::ceil(hi) + 1e-9; p += 1) {
+    for (double p = std::floor(lo); p <= std::ceil(hi) + 1e-9 && t.size() < 40; p += 1) {
       t.push_back(p);
       if (fine) t.push_back(p + std::log10(2.0)), t.push_back(p + std::log10(5.0));
     }
@@ -28,7 +29,8 @@ std::vector<double> ticks(double lo, double hi, bool log_axis) {
   }
   const double raw = (hi - lo) / 6, mag = std::pow(10, std::floor(std::log10(raw)));
   const double step = raw / mag < 2 ? 2 * mag : raw / mag < 5 ? 5 * mag : 10 * mag;
-  for (double v = std::ceil(lo / step) * step; v <= hi + 1e-9 * step; v += step) t.push_back(v);
+  for (double v = std::ceil(lo / step) * step; v <= hi + 1e-9 * step && t.size() < 40; v += step)
+    t.push_back(v);
   return t;
 }
 
@@ -58,8 +60,11 @@ void write_line_plot(const LinePlot& p, const std::string& path) {
     y_lo -= pad, y_hi += pad;
   }
   const int left = 80, right = p.width - 200, top = 40, bottom = p.height - 60;
-  auto px = [&](double v) { return left + (tx(v) - x_lo) / (x_hi - x_lo) * (right - left); };
-  auto py = [&](double v) { return bottom - (ty(v) - y_lo) / (y_hi - y_lo) * (bottom - top); };
+  // Pixel coordinates, kept finite and within a margin of the picture: axes spanning less
+  // than a double's resolution (x 1e20 .. 1e20 + 1) would otherwise divide by zero.
+  auto on_canvas = [](double v) { return std::isfinite(v) ? std::clamp(v, -1e5, 1e5) : -1e5; };
+  auto px = [&](double v) { return on_canvas(left + (tx(v) - x_lo) / (x_hi - x_lo) * (right - left)); };
+  auto py = [&](double v) { return on_canvas(bottom - (ty(v) - y_lo) / (y_hi - y_lo) * (bottom - top)); };
   // Grid and tick labels.
   for (double t : ticks(x_lo, x_hi, p.log_x)) {
     if (t < x_lo - 1e-9 || t > x_hi + 1e-9) continue;

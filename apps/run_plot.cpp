@@ -2,11 +2,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <stdexcept>
 
-#include <nlohmann/json.hpp>
-
 #include "apps/plot.h"
+#include "engine/files.h"
+#include "nn/json_input.h"
 
 namespace attn {
 namespace {
@@ -25,20 +27,16 @@ void add_point(const nlohmann::json& line, double step, std::initializer_list<co
 
 std::vector<std::string> plot_run(const std::string& dir) {
   const std::string path = dir + "/metrics.jsonl";
-  std::ifstream in(path);
-  if (!in)
-    throw std::runtime_error(path + " does not exist or cannot be read: " + dir +
-                             " is not a run folder");
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    throw std::runtime_error(path + " does not exist: " + dir + " is not a run folder");
+  std::istringstream in(read_regular_file(path, "a run's metrics", uint64_t{1} << 30));
   Series train{"training loss", {}, {}}, held_out{"held-out loss", {}, {}},
       accuracy{"held-out accuracy", {}, {}};
   std::string text;
   for (int64_t number = 1; std::getline(in, text); ++number) {
     nlohmann::json line;
-    try {
-      line = nlohmann::json::parse(text);
-    } catch (const std::exception&) {
-      throw std::runtime_error(path + ": line " + std::to_string(number) + " is not JSON");
-    }
+    line = parse_untrusted_json(text, path + ": line " + std::to_string(number));
     if (!line.is_object() || !line.contains("step") || !line["step"].is_number()) continue;
     const double step = line["step"].get<double>();
     add_point(line, step, {"loss"}, train);

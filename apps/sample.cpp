@@ -25,12 +25,7 @@ std::unique_ptr<LanguageModel> load_model(const Checkpoint& ckpt) {
   return model;
 }
 
-Tokenizer tokenizer_of(const Checkpoint& ckpt) {
-  const auto& task = ckpt.extra.at("task");
-  if (task.value("kind", "") != "text")
-    throw std::runtime_error(ckpt.path + ": the model was trained on a synthetic task, not text");
-  return Tokenizer::from_json(task.at("tokenizer"));
-}
+Tokenizer tokenizer_of(const Checkpoint& ckpt) { return Tokenizer::of_checkpoint(ckpt); }
 
 }  // namespace
 

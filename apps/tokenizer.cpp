@@ -1,5 +1,7 @@
 #include "apps/tokenizer.h"
 
+#include "nn/json_input.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <set>
@@ -72,13 +74,41 @@ nlohmann::json Tokenizer::to_json() const {
 
 Tokenizer Tokenizer::from_json(const nlohmann::json& j) {
   Tokenizer t;
-  const std::string kind = j.at("kind").get<std::string>();
+  if (!j.is_object() || !j.contains("kind") || !j["kind"].is_string())
+    throw std::runtime_error("the tokenizer has no kind");
+  const std::string kind = j["kind"].get<std::string>();
   if (kind == "byte") return t;
-  if (kind != "char") throw std::runtime_error("unknown tokenizer kind '" + kind + "'");
+  if (kind != "char") throw std::runtime_error("unknown tokenizer kind " + json_excerpt(j["kind"]));
   t.byte_level_ = false;
-  for (uint32_t c : j.at("code_points").get<std::vector<uint32_t>>()) t.chars_.push_back(c);
-  if (!std::is_sorted(t.chars_.begin(), t.chars_.end()))
-    throw std::runtime_error("tokenizer code points are not sorted");
+  const auto& points = j.contains("code_points") ? j["code_points"] : nlohmann::json();
+  if (!points.is_array() || points.empty() || points.size() > 0x110000)
+    throw std::runtime_error("the tokenizer's code_points are not a list of 1..1114112 characters");
+  for (const auto& p : points) {  // Unicode scalar values, strictly increasing
+    const int64_t c = p.is_number_integer() ? p.get<int64_t>() : -1;
+    const bool scalar = c >= 0 && c <= 0x10FFFF && (c < 0xD800 || c > 0xDFFF);
+    if (!scalar || (!t.chars_.empty() && c <= static_cast<int64_t>(t.chars_.back())))
+      throw std::runtime_error("the tokenizer's code point " + json_excerpt(p) + " at index " +
+                               std::to_string(t.chars_.size()) + " is not a Unicode scalar value "
+                               "above the one before it");
+    t.chars_.push_back(static_cast<char32_t>(c));
+  }
+  return t;
+}
+
+Tokenizer Tokenizer::of_checkpoint(const Checkpoint& ckpt) {
+  const nlohmann::json& task = ckpt.extra.contains("task") ? ckpt.extra["task"] : nlohmann::json();
+  if (!task.is_object() || !task.contains("kind") || task["kind"] != "text" || !task.contains("tokenizer"))
+    throw std::runtime_error(ckpt.path + ": the model was trained on a synthetic task, not text");
+  Tokenizer t;
+  try {
+    t = from_json(task["tokenizer"]);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(ckpt.path + ": " + e.what());
+  }
+  if (t.vocab_size() != ckpt.config.vocab_size)  // a shorter one would drop sampled tokens
+    throw std::runtime_error(ckpt.path + ": the tokenizer has " + std::to_string(t.vocab_size()) +
+                             " symbols but the model's vocab_size is " +
+                             std::to_string(ckpt.config.vocab_size));
   return t;
 }
 

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nn/checkpoint.h"
+
 namespace attn {
 
 class Tokenizer {
@@ -17,7 +19,10 @@ class Tokenizer {
   static Tokenizer bytes();
   // Builds a char vocabulary from `text`; `source` names the text in error messages.
   static Tokenizer chars_of(const std::string& text, const std::string& source);
-  static Tokenizer from_json(const nlohmann::json& j);
+  static Tokenizer from_json(const nlohmann::json& j);  // checked: throws saying what is wrong
+  // The tokenizer of a text model's checkpoint, which must match its vocab_size; throws
+  // naming the file (also for models of synthetic tasks, which have none).
+  static Tokenizer of_checkpoint(const Checkpoint& ckpt);
   nlohmann::json to_json() const;
 
   int64_t vocab_size() const;

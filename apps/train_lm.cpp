@@ -191,11 +191,11 @@ int train_language_model(TrainOptions o, const RunStart& start, RunSummary* summ
   std::unique_ptr<Tokenizer> saved_tokenizer;  // a resumed or initialising run's vocabulary
   const Checkpoint* source = ckpt ? ckpt.get() : init.get();
   if (source && o.task == "text") {
-    const auto& task_json = source->extra.at("task");
-    if (!task_json.contains("tokenizer"))
+    const nlohmann::json& task_json = source->extra.contains("task") ? source->extra["task"] : nlohmann::json();
+    if (!task_json.is_object() || !task_json.contains("tokenizer"))
       throw std::invalid_argument(source->path + " was not trained on text: its model has no "
                                   "tokenizer for --data");
-    saved_tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_json(task_json.at("tokenizer")));
+    saved_tokenizer = std::make_unique<Tokenizer>(Tokenizer::of_checkpoint(*source));
   }
   auto task = make_task(o, saved_tokenizer.get());
   o.model.vocab_size = task->vocab_size();

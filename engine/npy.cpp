@@ -1,12 +1,14 @@
 #include "engine/npy.h"
 
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <cctype>
 #include <stdexcept>
 #include <vector>
+
+#include "engine/files.h"
 
 namespace attn {
 namespace {
@@ -144,6 +146,11 @@ void save_npy(const std::string& path, const Tensor& t) {
 }
 
 Tensor load_npy(const std::string& path) {
+  try {
+    regular_file_size(path, "a .npy file");
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("load_npy: ") + e.what());
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, "cannot open the file");
   in.seekg(0, std::ios::end);

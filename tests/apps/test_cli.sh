@@ -135,7 +135,7 @@ grep -q "final: loss .*best of this run: loss .* at step" "$work/last_lines.txt"
   && pass "eval prints perplexity" || fail "eval prints perplexity"
 
 # 4. Bad input: clear errors, non-zero exits.
-expect_error "missing data file" "cannot open the data file" train --data "$work/nope.txt" --out "$work/e1"
+expect_error "missing data file" "a text data file does not exist" train --data "$work/nope.txt" --out "$work/e1"
 : > "$work/empty.txt"
 expect_error "empty data file" "the data file is empty" train --data "$work/empty.txt" --out "$work/e2"
 echo "short" > "$work/short.txt"
@@ -157,6 +157,47 @@ expect_error "diverging loss stops the run" "became" train "${tiny[@]}" --steps 
 out=$("$attn" train --layers 1 --heads 2 --width 16 --batch 4 --eval-iters 2 --copy-max-len 5 \
   --warmup 2 --steps 20 --lr 1000 --skip-nonfinite --out "$work/nan2" 2>&1)
 [[ "$out" == *"step skipped"* ]] && pass "--skip-nonfinite skips non-finite steps" || fail "--skip-nonfinite skips non-finite steps ($out)"
+# A loss that diverges without becoming NaN (lr 10: 2.5 -> hundreds) stops the run too, and no
+# checkpoint written while the loss is above the bound; an evaluation is never written as null.
+"$attn" train "${tiny[@]}" --steps 60 --lr 10 --ckpt-interval 1 --out "$work/div" 2> "$work/div.txt"
+code=$?
+if [[ $code -eq 3 ]] && grep -q "the loss diverged: .* above 4 x its minimum" "$work/div.txt" &&
+   ! grep -q null "$work/div/metrics.jsonl" &&
+   python3 -c 'import struct,json,sys; d=open(sys.argv[1],"rb").read(); n=struct.unpack("<Q",d[:8])[0]; st=json.loads(json.loads(d[8:8+n])["__metadata__"]["attn.state"]); sys.exit(0 if st["step"] <= 3 else 1)' "$work/div/checkpoint.safetensors"
+then pass "a diverging finite loss stops the run (exit 3); the last checkpoint predates it"
+else fail "a diverging finite loss stops the run (exit $code): $(cat "$work/div.txt")"; fi
+
+# 4c. SIGTERM (kill, a scheduler, a shutdown) stops like Ctrl-C: a checkpoint at the end of the
+# step, exit 143, and --resume continues with the uninterrupted losses.
+"$attn" train "${tiny[@]}" --steps 1500 --out "$work/term_full" || fail "uninterrupted run for SIGTERM"
+"$attn" train "${tiny[@]}" --steps 1500 --out "$work/term" &
+pid=$!
+for _ in $(seq 100); do [[ -s "$work/term/metrics.jsonl" ]] && break; sleep 0.05; done
+kill -TERM $pid
+wait $pid
+code=$?
+if [[ $code -eq 143 && -f "$work/term/checkpoint.safetensors" ]] &&
+   "$attn" train --resume --out "$work/term" --quiet --threads 2 &&
+   diff <(losses "$work/term/metrics.jsonl") <(losses "$work/term_full/metrics.jsonl") >/dev/null
+then pass "SIGTERM saves a checkpoint (exit 143) and the run resumes exactly"
+else fail "SIGTERM saves a checkpoint (exit $code) and the run resumes exactly"; fi
+
+# 4d. Files planted in a run folder: symlinks are never written through.
+mkdir -p "$work/planted"
+echo precious > "$work/victim.txt"
+ln -s "$work/victim.txt" "$work/planted/config.json"
+"$attn" train "${tiny[@]}" --steps 2 --out "$work/planted" > /dev/null 2>&1
+if [[ "$(cat "$work/victim.txt")" == precious && -f "$work/planted/config.json" && ! -L "$work/planted/config.json" ]]
+then pass "a symlink at config.json is replaced, its target untouched"
+else fail "a symlink at config.json is replaced, its target untouched"; fi
+mkdir -p "$work/planted2"
+ln -s "$work/victim.txt" "$work/planted2/metrics.jsonl"
+expect_error "a symlink at metrics.jsonl is refused" "metrics.jsonl: cannot open for writing" \
+  train "${tiny[@]}" --steps 2 --out "$work/planted2"
+[[ "$(cat "$work/victim.txt")" == precious ]] && pass "the symlink's target is untouched" || fail "the symlink's target is untouched"
+expect_error "--data /dev/zero is refused, not read until memory runs out" "is not a regular file" \
+  train --data /dev/zero --out "$work/zero"
+expect_error "--data of a folder" "is a folder, not a text data file" train --data "$work" --out "$work/dir"
 
 # 5. A damaged checkpoint is refused, and a good one is never overwritten by a failing command.
 cp "$work/text/checkpoint.safetensors" "$work/good.bak"
