@@ -13,6 +13,8 @@
 #pragma GCC diagnostic pop
 #include <stb/stb_image_write.h>
 
+#include "engine/files.h"
+
 namespace attn {
 namespace {
 
@@ -81,8 +83,13 @@ int Canvas::text_width(const std::string& s, int scale) {
 }
 
 void Canvas::save(const std::string& path) const {
-  if (!stbi_write_png(path.c_str(), w_, h_, 3, rgb_.data(), 3 * w_))
-    throw std::runtime_error(path + ": cannot write the PNG file");
+  std::string png;  // encoded in memory, then written atomically (engine/files.h)
+  auto append = [](void* out, void* data, int size) {
+    static_cast<std::string*>(out)->append(static_cast<const char*>(data), static_cast<size_t>(size));
+  };
+  if (!stbi_write_png_to_func(append, &png, w_, h_, 3, rgb_.data(), 3 * w_))
+    throw std::runtime_error(path + ": cannot encode the PNG image");
+  write_file_atomically(path, png);
 }
 
 std::string number_label(double v) {

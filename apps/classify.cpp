@@ -6,20 +6,21 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <stdexcept>
 
-#include <nlohmann/json.hpp>
-
 #include "apps/classify_data.h"
+#include "apps/curriculum.h"
+#include "apps/memory_estimate.h"
 #include "apps/option_ranges.h"
 #include "apps/options_json.h"
-#include "apps/curriculum.h"
 #include "apps/trainer.h"
 #include "engine/cpu_share.h"
 #include "engine/parallel.h"
 #include "engine/tape.h"
 #include "nn/classifier.h"
+#include "nn/json_input.h"
 
 namespace attn {
 
@@ -182,7 +183,7 @@ void report(const ClassifyOptions& o, const ClassificationData& data, const Eval
                            {"confusion", ev.confusion}, {"seconds", seconds}};
   if (data.outer_operator_baseline >= 0)
     result["outer_operator_baseline"] = data.outer_operator_baseline;
-  std::ofstream(o.out + "/eval.json") << result.dump(2) << "\n";
+  write_json_file(o.out + "/eval.json", result);
   if (o.quiet) return;
   std::printf("class  precision  recall  support\n");
   for (const auto& pc : per_class)
@@ -270,6 +271,7 @@ int run_classify(ClassifyOptions o, const RunStart& start, RunSummary* summary) 
   if (o.threads > 0) set_threads(o.threads);
   int32_t cls_token = -1;
   const ClassificationData data = prepared_data(o, cls_token);
+  check_training_fits(o.model, o.batch, o.model.context, o.ema > 0, "classify");
   ClassifierTraining training(o, data, cls_token);
   const double majority = majority_accuracy(data);
   if (!o.quiet) print_banner(o, data, training, majority);

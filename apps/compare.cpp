@@ -8,6 +8,7 @@
 
 #include "apps/plot.h"
 #include "nn/attention_registry.h"
+#include "nn/json_input.h"
 
 namespace attn {
 namespace {
@@ -150,7 +151,7 @@ int run_compare(CompareOptions o) {
     for (size_t i = 0; i < r.losses.size(); ++i) s.x.push_back(static_cast<double>(i + 1));
     plot.series.push_back(std::move(s));
   }
-  std::ofstream(o.out + "/compare.json") << j.dump(2) << "\n";
+  write_json_file(o.out + "/compare.json", j);
   write_line_plot(plot, o.out + "/loss.png");
   if (has_accuracy) write_accuracy_plot(runs, o.task, o.out + "/accuracy.png");
   std::printf("\nwrote %s/compare.json and %s/loss.png%s\n", o.out.c_str(), o.out.c_str(),

@@ -10,6 +10,7 @@
 
 #include "apps/compare.h"
 #include "apps/plot.h"
+#include "apps/run_folder.h"
 #include "engine/allocator.h"
 #include "engine/parallel.h"
 #include "engine/tape.h"
@@ -78,7 +79,7 @@ int run_operator_bench(const OperatorBenchOptions& o) {
     if (T < 1) throw std::invalid_argument("attn bench: every --T must be positive");
   const auto variants = split_variant_list(o.attention, o.causal);
   std::filesystem::create_directories(o.out);
-  std::ofstream jsonl(o.out + "/bench.jsonl");
+  FILE* jsonl = open_run_log(o.out + "/bench.jsonl", false);
   std::map<std::string, Series> time, memory;
   std::printf("%-26s %7s %10s %12s %9s   (B=%lld H=%lld D=%lld %s, %d threads)\n", "variant", "T",
               "fwd_ms", "fwd_bwd_ms", "peak_MB", static_cast<long long>(o.batch),
@@ -106,9 +107,11 @@ int run_operator_bench(const OperatorBenchOptions& o) {
         memory[variant].y.push_back(m.peak_mb);
       }
       std::fflush(stdout);
-      jsonl << line.dump() << "\n" << std::flush;
+      std::fprintf(jsonl, "%s\n", line.dump().c_str());
+      std::fflush(jsonl);
     }
   }
+  std::fclose(jsonl);
   LinePlot t, m;
   char config[128];
   std::snprintf(config, sizeof config, "B=%lld H=%lld D=%lld, %s, %d threads, fp32 (float32)",

@@ -29,7 +29,9 @@ struct RunSummary {
   // Mean training loss of the last 5% of steps (a single step's loss is noisy).
   double final_loss() const;
   double median_step_ms() const;
-  double tokens_per_second() const { return tokens_per_step / (median_step_ms() / 1e3); }
+  double tokens_per_second() const {  // 0 for a run that took no step
+    return median_step_ms() > 0 ? tokens_per_step / (median_step_ms() / 1e3) : 0.0;
+  }
   nlohmann::json to_json() const;  // everything but the per-step vectors, plus the derived numbers
 };
 

@@ -143,6 +143,9 @@ int run_eval(const std::string& checkpoint, const std::string& data, int64_t bat
     counted += B * T;
   }
   const double loss = total / counted;
+  if (!std::isfinite(loss) || !std::isfinite(std::exp(loss)))
+    throw std::runtime_error(checkpoint + ": the loss on " + data + " is " + std::to_string(loss) +
+                             ", whose perplexity is not a finite number");
   const nlohmann::json result = {{"checkpoint", checkpoint}, {"data", data}, {"tokens", counted},
                                  {"loss", loss}, {"perplexity", std::exp(loss)}};
   std::printf("%s\n", result.dump().c_str());

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "apps/memory_estimate.h"
 #include "apps/option_ranges.h"
 #include "apps/options_json.h"
 #include "apps/run_options.h"
@@ -199,6 +200,7 @@ int train_language_model(TrainOptions o, const RunStart& start, RunSummary* summ
   }
   auto task = make_task(o, saved_tokenizer.get());
   o.model.vocab_size = task->vocab_size();
+  check_training_fits(o.model, o.batch, o.model.context, o.ema > 0, "train");
   LanguageModelTraining training(o, *task);
   if (init) load_parameters(*init, training.arena());  // fresh optimizer, schedule and data
   const nlohmann::json extra = {{"options", o}, {"task", task->describe()}};

@@ -277,7 +277,7 @@ void Loop::print_summary() const {
 
 int Loop::run(RunSummary* summary) {
   metrics_ = open_run_log(o_.out + "/metrics.jsonl", state_.step > 0);
-  write_file_atomically(o_.out + "/config.json", extra_.dump(2) + "\n");
+  write_json_file(o_.out + "/config.json", extra_);
   StopSignals stop_signals;
   reset_peak_bytes();
   const size_t bytes_before = allocator_stats().bytes_in_use;

@@ -11,6 +11,7 @@
 
 #include "attention/linear_attention_internal.h"
 #include "engine/check.h"
+#include "engine/parallel.h"
 #include "engine/tape.h"
 
 namespace attn {
@@ -88,33 +89,39 @@ void linear_attention_node_backward(Node& node) {
 void linear_attention_forward(float* out, float* den, const float* q, const float* k,
                               const float* v, const LinearDims& d,
                               const LinearAttentionOptions& o) {
+  ParallelErrors errors;  // the heads allocate their chunk buffers inside the region
 #pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t bh = 0; bh < d.B * d.H; ++bh) {
-    const int64_t qo = bh * d.T * d.D, vo = bh * d.T * d.M;
-    if (o.causal)
-      causal_forward_head(out + vo, den + bh * d.T, q + qo, k + qo, v + vo, d.T, d.D, d.M, o);
-    else
-      forward_head(out + vo, den + bh * d.T, q + qo, k + qo, v + vo, d.T, d.D, d.M, o.eps);
-  }
+  for (int64_t bh = 0; bh < d.B * d.H; ++bh)
+    errors.capture([&] {
+      const int64_t qo = bh * d.T * d.D, vo = bh * d.T * d.M;
+      if (o.causal)
+        causal_forward_head(out + vo, den + bh * d.T, q + qo, k + qo, v + vo, d.T, d.D, d.M, o);
+      else
+        forward_head(out + vo, den + bh * d.T, q + qo, k + qo, v + vo, d.T, d.D, d.M, o.eps);
+    });
+  errors.rethrow();
 }
 
 void linear_attention_backward(float* dq, float* dk, float* dv, const float* d_out,
                                const float* out, const float* den, const float* q,
                                const float* k, const float* v, const LinearDims& d,
                                const LinearAttentionOptions& o) {
+  ParallelErrors errors;
 #pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t bh = 0; bh < d.B * d.H; ++bh) {
-    const int64_t qo = bh * d.T * d.D, vo = bh * d.T * d.M;
-    float* dqh = dq ? dq + qo : nullptr;
-    float* dkh = dk ? dk + qo : nullptr;
-    float* dvh = dv ? dv + vo : nullptr;
-    if (o.causal)
-      causal_backward_head(dqh, dkh, dvh, d_out + vo, out + vo, den + bh * d.T, q + qo, k + qo,
-                           v + vo, d.T, d.D, d.M, o);
-    else
-      backward_head(dqh, dkh, dvh, d_out + vo, out + vo, den + bh * d.T, q + qo, k + qo, v + vo,
-                    d.T, d.D, d.M);
-  }
+  for (int64_t bh = 0; bh < d.B * d.H; ++bh)
+    errors.capture([&] {
+      const int64_t qo = bh * d.T * d.D, vo = bh * d.T * d.M;
+      float* dqh = dq ? dq + qo : nullptr;
+      float* dkh = dk ? dk + qo : nullptr;
+      float* dvh = dv ? dv + vo : nullptr;
+      if (o.causal)
+        causal_backward_head(dqh, dkh, dvh, d_out + vo, out + vo, den + bh * d.T, q + qo, k + qo,
+                             v + vo, d.T, d.D, d.M, o);
+      else
+        backward_head(dqh, dkh, dvh, d_out + vo, out + vo, den + bh * d.T, q + qo, k + qo, v + vo,
+                      d.T, d.D, d.M);
+    });
+  errors.rethrow();
 }
 
 Tensor linear_attention(const Tensor& q, const Tensor& k, const Tensor& v,

@@ -37,7 +37,7 @@ void causal_gradient_scores(float* Bm, const float* G, const float* g, const flo
 
 void causal_forward_head(float* out, float* den, const float* q, const float* k, const float* v,
                          int64_t T, int64_t D, int64_t M, const LinearAttentionOptions& o) {
-  const int64_t chunk = o.chunk;
+  const int64_t chunk = std::min(o.chunk, T);  // a chunk past T is one chunk of T rows
   std::vector<float> Qf(T * D), Kf(T * D), S(D * M, 0.0f), z(D, 0.0f), A(chunk * chunk);
   apply_phi(Qf.data(), q, T * D);
   apply_phi(Kf.data(), k, T * D);
@@ -64,7 +64,7 @@ void causal_forward_head(float* out, float* den, const float* q, const float* k,
 void causal_backward_head(float* dq, float* dk, float* dv, const float* d_out, const float* out,
                           const float* den, const float* q, const float* k, const float* v,
                           int64_t T, int64_t D, int64_t M, const LinearAttentionOptions& o) {
-  const int64_t chunk = o.chunk;
+  const int64_t chunk = std::min(o.chunk, T);  // a chunk past T is one chunk of T rows
   std::vector<float> Qf(T * D), Kf(T * D), G(T * M), g(T), dQf(T * D), dKf(T * D);
   std::vector<float> S(D * M, 0.0f), z(D, 0.0f), A(chunk * chunk), Bm(chunk * chunk);
   apply_phi(Qf.data(), q, T * D);

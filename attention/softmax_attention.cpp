@@ -25,6 +25,7 @@
 
 #include "engine/check.h"
 #include "engine/gemm.h"
+#include "engine/parallel.h"
 #include "engine/simd_math.h"
 #include "engine/tape.h"
 
@@ -66,65 +67,69 @@ void softmax_attention_forward(float* out, float* lse, const float* q, const flo
                                const SoftmaxAttentionOptions& options) {
   const float scale = scale_of(options, d.D);
   const int64_t tile_q = options.tiles.fwd_q, tile_k = options.tiles.fwd_k;
+  ParallelErrors errors;  // allocation and oneDNN may throw inside the region
 #pragma omp parallel
   {
-    std::vector<float> S(tile_q * tile_k), m(tile_q), l(tile_q);
+    std::vector<float> S, m, l;
+    errors.capture([&] { S.resize(tile_q * tile_k), m.resize(tile_q), l.resize(tile_q); });
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t bh = 0; bh < d.B * d.H; ++bh) {
-      const int64_t b = bh / d.H, h = bh % d.H;
-      const int64_t key_len = key_length(options, b, d.Tk);
-      const int64_t qr = lay.q.row, kr = lay.k.row, vr = lay.v.row, orow = lay.out.row;
-      const float* Q = q + b * lay.q.batch + h * lay.q.head;
-      const float* K = k + b * lay.k.batch + h * lay.k.head;
-      const float* V = v + b * lay.v.batch + h * lay.v.head;
-      float* O = out + b * lay.out.batch + h * lay.out.head;
-      float* L = lse + bh * d.Tq;
-      for (int64_t i0 = 0; i0 < d.Tq; i0 += tile_q) {
-        const int64_t rows = std::min(tile_q, d.Tq - i0);
-        std::fill(m.begin(), m.end(), -INFINITY);
-        std::fill(l.begin(), l.end(), 0.0f);
-        for (int64_t r = 0; r < rows; ++r) std::fill_n(O + (i0 + r) * orow, d.D, 0.0f);
-        const int64_t key_end = visible_keys(i0 + rows - 1, key_len, options.causal);
-        for (int64_t j0 = 0; j0 < key_end; j0 += tile_k) {
-          const int64_t cols = std::min(tile_k, key_end - j0);
-          gemm(tile_gemm(rows, cols, d.D, false, true, qr, kr, tile_k, scale, false),
-               Q + i0 * qr, K + j0 * kr, S.data());
-          for (int64_t r = 0; r < rows; ++r) {
-            float* s = S.data() + r * tile_k;
-            const int64_t seen = std::clamp<int64_t>(
-                visible_keys(i0 + r, key_len, options.causal) - j0, 0, cols);
-            for (int64_t c = seen; c < cols; ++c) s[c] = -INFINITY;  // masked keys
-            float mx = m[r];
+    for (int64_t bh = 0; bh < d.B * d.H; ++bh)
+      errors.capture([&] {
+        const int64_t b = bh / d.H, h = bh % d.H;
+        const int64_t key_len = key_length(options, b, d.Tk);
+        const int64_t qr = lay.q.row, kr = lay.k.row, vr = lay.v.row, orow = lay.out.row;
+        const float* Q = q + b * lay.q.batch + h * lay.q.head;
+        const float* K = k + b * lay.k.batch + h * lay.k.head;
+        const float* V = v + b * lay.v.batch + h * lay.v.head;
+        float* O = out + b * lay.out.batch + h * lay.out.head;
+        float* L = lse + bh * d.Tq;
+        for (int64_t i0 = 0; i0 < d.Tq; i0 += tile_q) {
+          const int64_t rows = std::min(tile_q, d.Tq - i0);
+          std::fill(m.begin(), m.end(), -INFINITY);
+          std::fill(l.begin(), l.end(), 0.0f);
+          for (int64_t r = 0; r < rows; ++r) std::fill_n(O + (i0 + r) * orow, d.D, 0.0f);
+          const int64_t key_end = visible_keys(i0 + rows - 1, key_len, options.causal);
+          for (int64_t j0 = 0; j0 < key_end; j0 += tile_k) {
+            const int64_t cols = std::min(tile_k, key_end - j0);
+            gemm(tile_gemm(rows, cols, d.D, false, true, qr, kr, tile_k, scale, false),
+                 Q + i0 * qr, K + j0 * kr, S.data());
+            for (int64_t r = 0; r < rows; ++r) {
+              float* s = S.data() + r * tile_k;
+              const int64_t seen = std::clamp<int64_t>(
+                  visible_keys(i0 + r, key_len, options.causal) - j0, 0, cols);
+              for (int64_t c = seen; c < cols; ++c) s[c] = -INFINITY;  // masked keys
+              float mx = m[r];
 #pragma omp simd reduction(max : mx)
-            for (int64_t c = 0; c < seen; ++c) mx = std::max(mx, s[c]);
-            const float correction = m[r] == -INFINITY ? 0.0f : fast_exp(m[r] - mx);
-            const float shift = mx == -INFINITY ? 0.0f : mx;  // no key seen yet: P = 0
-            float total = 0.0f;
+              for (int64_t c = 0; c < seen; ++c) mx = std::max(mx, s[c]);
+              const float correction = m[r] == -INFINITY ? 0.0f : fast_exp(m[r] - mx);
+              const float shift = mx == -INFINITY ? 0.0f : mx;  // no key seen yet: P = 0
+              float total = 0.0f;
 #pragma omp simd reduction(+ : total)
-            for (int64_t c = 0; c < cols; ++c) {
-              s[c] = fast_exp(s[c] - shift);
-              total += s[c];
-            }
-            l[r] = l[r] * correction + total;
-            m[r] = mx;
-            float* o = O + (i0 + r) * orow;
-            if (correction != 1.0f)
+              for (int64_t c = 0; c < cols; ++c) {
+                s[c] = fast_exp(s[c] - shift);
+                total += s[c];
+              }
+              l[r] = l[r] * correction + total;
+              m[r] = mx;
+              float* o = O + (i0 + r) * orow;
+              if (correction != 1.0f)
 #pragma omp simd
-              for (int64_t c = 0; c < d.D; ++c) o[c] *= correction;
+                for (int64_t c = 0; c < d.D; ++c) o[c] *= correction;
+            }
+            gemm(tile_gemm(rows, d.D, cols, false, false, tile_k, vr, orow, 1.0f, true), S.data(),
+                 V + j0 * vr, O + i0 * orow);
           }
-          gemm(tile_gemm(rows, d.D, cols, false, false, tile_k, vr, orow, 1.0f, true), S.data(),
-               V + j0 * vr, O + i0 * orow);
+          for (int64_t r = 0; r < rows; ++r) {
+            float* o = O + (i0 + r) * orow;
+            // A query with no visible key gets output 0 and lse +inf (so that P = 0 later).
+            const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+            for (int64_t c = 0; c < d.D; ++c) o[c] *= inv;
+            L[i0 + r] = l[r] > 0.0f ? m[r] + std::log(l[r]) : INFINITY;
+          }
         }
-        for (int64_t r = 0; r < rows; ++r) {
-          float* o = O + (i0 + r) * orow;
-          // A query with no visible key gets output 0 and lse +inf (so that P = 0 later).
-          const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-          for (int64_t c = 0; c < d.D; ++c) o[c] *= inv;
-          L[i0 + r] = l[r] > 0.0f ? m[r] + std::log(l[r]) : INFINITY;
-        }
-      }
-    }
+      });
   }
+  errors.rethrow();
 }
 
 void softmax_attention_backward(float* dq, float* dk, float* dv, const float* d_out,
@@ -134,69 +139,73 @@ void softmax_attention_backward(float* dq, float* dk, float* dv, const float* d_
                                 const SoftmaxAttentionOptions& options) {
   const float scale = scale_of(options, d.D);
   const int64_t tile_q = options.tiles.bwd_q, tile_k = options.tiles.bwd_k;
+  ParallelErrors errors;  // allocation and oneDNN may throw inside the region
 #pragma omp parallel
   {
-    std::vector<float> P(tile_q * tile_k), dP(tile_q * tile_k), delta(d.Tq);
+    std::vector<float> P, dP, delta;
+    errors.capture([&] { P.resize(tile_q * tile_k), dP.resize(tile_q * tile_k), delta.resize(d.Tq); });
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t bh = 0; bh < d.B * d.H; ++bh) {
-      const int64_t b = bh / d.H, h = bh % d.H;
-      const int64_t key_len = key_length(options, b, d.Tk);
-      const int64_t qr = lay.q.row, kr = lay.k.row, vr = lay.v.row, orow = lay.out.row;
-      const int64_t q_off = b * lay.q.batch + h * lay.q.head;
-      const int64_t k_off = b * lay.k.batch + h * lay.k.head;
-      const int64_t v_off = b * lay.v.batch + h * lay.v.head;
-      const int64_t o_off = b * lay.out.batch + h * lay.out.head;
-      const float *Q = q + q_off, *K = k + k_off, *V = v + v_off;
-      const float *O = out + o_off, *dO = d_out + o_off, *L = lse + bh * d.Tq;
-      for (int64_t t = 0; t < d.Tq; ++t) {  // Delta = rowsum(dO * O)
-        float s = 0.0f;
+    for (int64_t bh = 0; bh < d.B * d.H; ++bh)
+      errors.capture([&] {
+        const int64_t b = bh / d.H, h = bh % d.H;
+        const int64_t key_len = key_length(options, b, d.Tk);
+        const int64_t qr = lay.q.row, kr = lay.k.row, vr = lay.v.row, orow = lay.out.row;
+        const int64_t q_off = b * lay.q.batch + h * lay.q.head;
+        const int64_t k_off = b * lay.k.batch + h * lay.k.head;
+        const int64_t v_off = b * lay.v.batch + h * lay.v.head;
+        const int64_t o_off = b * lay.out.batch + h * lay.out.head;
+        const float *Q = q + q_off, *K = k + k_off, *V = v + v_off;
+        const float *O = out + o_off, *dO = d_out + o_off, *L = lse + bh * d.Tq;
+        for (int64_t t = 0; t < d.Tq; ++t) {  // Delta = rowsum(dO * O)
+          float s = 0.0f;
 #pragma omp simd reduction(+ : s)
-        for (int64_t c = 0; c < d.D; ++c) s += dO[t * orow + c] * O[t * orow + c];
-        delta[t] = s;
-      }
-      for (int64_t j0 = 0; j0 < key_len; j0 += tile_k) {
-        const int64_t tile_cols = std::min(tile_k, key_len - j0);
-        // In causal mode only queries at >= j0 see this key tile.
-        const int64_t first_row = options.causal ? j0 / tile_q * tile_q : 0;
-        for (int64_t i0 = first_row; i0 < d.Tq; i0 += tile_q) {
-          const int64_t rows = std::min(tile_q, d.Tq - i0);
-          // Causal: this query tile sees keys up to its last row; later columns are all zero.
-          const int64_t cols =
-              std::min(tile_cols, visible_keys(i0 + rows - 1, key_len, options.causal) - j0);
-          gemm(tile_gemm(rows, cols, d.D, false, true, qr, kr, tile_k, scale, false),
-               Q + i0 * qr, K + j0 * kr, P.data());
-          for (int64_t r = 0; r < rows; ++r) {
-            float* p = P.data() + r * tile_k;
-            const int64_t seen = std::clamp<int64_t>(
-                visible_keys(i0 + r, key_len, options.causal) - j0, 0, cols);
-            const float row_lse = L[i0 + r];
-#pragma omp simd
-            for (int64_t c = 0; c < cols; ++c) p[c] = c < seen ? fast_exp(p[c] - row_lse) : 0.0f;
-          }
-          if (dv)  // dV_j += P^T dO_i
-            gemm(tile_gemm(cols, d.D, rows, true, false, tile_k, orow, vr, 1.0f, true), P.data(),
-                 dO + i0 * orow, dv + v_off + j0 * vr);
-          if (!dq && !dk) continue;
-          // dP = dO_i V_j^T, then dS = P * (dP - Delta) in place of dP
-          gemm(tile_gemm(rows, cols, d.D, false, true, orow, vr, tile_k, 1.0f, false),
-               dO + i0 * orow, V + j0 * vr, dP.data());
-          for (int64_t r = 0; r < rows; ++r) {
-            float* ds = dP.data() + r * tile_k;
-            const float* p = P.data() + r * tile_k;
-            const float dl = delta[i0 + r];
-#pragma omp simd
-            for (int64_t c = 0; c < cols; ++c) ds[c] = p[c] * (ds[c] - dl);
-          }
-          if (dq)  // dQ_i += scale dS K_j
-            gemm(tile_gemm(rows, d.D, cols, false, false, tile_k, kr, qr, scale, true),
-                 dP.data(), K + j0 * kr, dq + q_off + i0 * qr);
-          if (dk)  // dK_j += scale dS^T Q_i
-            gemm(tile_gemm(cols, d.D, rows, true, false, tile_k, qr, kr, scale, true),
-                 dP.data(), Q + i0 * qr, dk + k_off + j0 * kr);
+          for (int64_t c = 0; c < d.D; ++c) s += dO[t * orow + c] * O[t * orow + c];
+          delta[t] = s;
         }
-      }
-    }
+        for (int64_t j0 = 0; j0 < key_len; j0 += tile_k) {
+          const int64_t tile_cols = std::min(tile_k, key_len - j0);
+          // In causal mode only queries at >= j0 see this key tile.
+          const int64_t first_row = options.causal ? j0 / tile_q * tile_q : 0;
+          for (int64_t i0 = first_row; i0 < d.Tq; i0 += tile_q) {
+            const int64_t rows = std::min(tile_q, d.Tq - i0);
+            // Causal: this query tile sees keys up to its last row; later columns are all zero.
+            const int64_t cols =
+                std::min(tile_cols, visible_keys(i0 + rows - 1, key_len, options.causal) - j0);
+            gemm(tile_gemm(rows, cols, d.D, false, true, qr, kr, tile_k, scale, false),
+                 Q + i0 * qr, K + j0 * kr, P.data());
+            for (int64_t r = 0; r < rows; ++r) {
+              float* p = P.data() + r * tile_k;
+              const int64_t seen = std::clamp<int64_t>(
+                  visible_keys(i0 + r, key_len, options.causal) - j0, 0, cols);
+              const float row_lse = L[i0 + r];
+#pragma omp simd
+              for (int64_t c = 0; c < cols; ++c) p[c] = c < seen ? fast_exp(p[c] - row_lse) : 0.0f;
+            }
+            if (dv)  // dV_j += P^T dO_i
+              gemm(tile_gemm(cols, d.D, rows, true, false, tile_k, orow, vr, 1.0f, true), P.data(),
+                   dO + i0 * orow, dv + v_off + j0 * vr);
+            if (!dq && !dk) continue;
+            // dP = dO_i V_j^T, then dS = P * (dP - Delta) in place of dP
+            gemm(tile_gemm(rows, cols, d.D, false, true, orow, vr, tile_k, 1.0f, false),
+                 dO + i0 * orow, V + j0 * vr, dP.data());
+            for (int64_t r = 0; r < rows; ++r) {
+              float* ds = dP.data() + r * tile_k;
+              const float* p = P.data() + r * tile_k;
+              const float dl = delta[i0 + r];
+#pragma omp simd
+              for (int64_t c = 0; c < cols; ++c) ds[c] = p[c] * (ds[c] - dl);
+            }
+            if (dq)  // dQ_i += scale dS K_j
+              gemm(tile_gemm(rows, d.D, cols, false, false, tile_k, kr, qr, scale, true),
+                   dP.data(), K + j0 * kr, dq + q_off + i0 * qr);
+            if (dk)  // dK_j += scale dS^T Q_i
+              gemm(tile_gemm(cols, d.D, rows, true, false, tile_k, qr, kr, scale, true),
+                   dP.data(), Q + i0 * qr, dk + k_off + j0 * kr);
+          }
+        }
+      });
   }
+  errors.rethrow();
 }
 
 namespace {

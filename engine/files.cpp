@@ -111,7 +111,8 @@ std::string byte_count(uint64_t bytes) {
   if (bytes < 1000) std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
   else if (bytes < 1000000) std::snprintf(buf, sizeof buf, "%.1f kB", bytes / 1e3);
   else if (bytes < 1000000000) std::snprintf(buf, sizeof buf, "%.1f MB", bytes / 1e6);
-  else std::snprintf(buf, sizeof buf, "%.1f GB", bytes / 1e9);
+  else if (bytes < 1000000000000) std::snprintf(buf, sizeof buf, "%.1f GB", bytes / 1e9);
+  else std::snprintf(buf, sizeof buf, "%.1f TB", bytes / 1e12);
   return buf;
 }
 

@@ -126,23 +126,13 @@ class HeaderReader {
 
 void save_npy(const std::string& path, const Tensor& t) {
   const std::string header = header_for(t.shape());
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("save_npy(" + path + "): cannot open for writing");
-    out.write(kMagic, 6);
-    const char version[2] = {1, 0};
-    out.write(version, 2);
-    const uint16_t len = static_cast<uint16_t>(header.size());
-    const unsigned char len_bytes[2] = {static_cast<unsigned char>(len & 0xff),
-                                        static_cast<unsigned char>(len >> 8)};
-    out.write(reinterpret_cast<const char*>(len_bytes), 2);
-    out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    out.write(reinterpret_cast<const char*>(t.data()),
-              static_cast<std::streamsize>(sizeof(float) * t.numel()));
-    if (!out.flush()) throw std::runtime_error("save_npy(" + path + "): write failed");
-  }
-  std::filesystem::rename(tmp, path);
+  std::string head(kMagic, 6);
+  head += '\x01', head += '\x00';  // version 1.0
+  const auto len = static_cast<uint16_t>(header.size());
+  head += static_cast<char>(len & 0xff), head += static_cast<char>(len >> 8);
+  head += header;
+  write_file_atomically(path, head, reinterpret_cast<const char*>(t.data()),
+                        sizeof(float) * static_cast<size_t>(t.numel()));
 }
 
 Tensor load_npy(const std::string& path) {

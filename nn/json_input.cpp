@@ -1,6 +1,9 @@
 #include "nn/json_input.h"
 
+#include <cmath>
 #include <stdexcept>
+
+#include "engine/files.h"
 
 namespace attn {
 
@@ -28,6 +31,31 @@ nlohmann::json parse_untrusted_json(const std::string& text, const std::string& 
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(source + ": not valid JSON (" + e.what() + ")");
   }
+}
+
+namespace {
+
+// The path of the first non-finite number in `j` ("runs/2/tokens_per_s"), or "".
+std::string first_nonfinite(const nlohmann::json& j, const std::string& at) {
+  if (j.is_number_float() && !std::isfinite(j.get<double>())) return at.empty() ? "(the value)" : at;
+  if (j.is_object() || j.is_array()) {
+    size_t index = 0;
+    for (auto it = j.begin(); it != j.end(); ++it, ++index) {
+      const std::string key = j.is_object() ? it.key() : std::to_string(index);
+      const std::string found = first_nonfinite(*it, at.empty() ? key : at + "/" + key);
+      if (!found.empty()) return found;
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+void write_json_file(const std::string& path, const nlohmann::json& document, int indent) {
+  const std::string bad = first_nonfinite(document, "");
+  if (!bad.empty())
+    throw std::runtime_error(path + ": not written: " + bad + " is not a finite number");
+  write_file_atomically(path, document.dump(indent) + "\n");
 }
 
 std::string json_excerpt(const nlohmann::json& value) {

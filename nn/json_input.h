@@ -19,4 +19,9 @@ nlohmann::json parse_untrusted_json(const std::string& text, const std::string& 
 // / "an object" / "null" / "true" / "false"; never a recursive dump.
 std::string json_excerpt(const nlohmann::json& value);
 
+// Writes a JSON document attn made (eval.json, compare.json, config.json) atomically, beside
+// no symlink (engine/files.h); refuses, naming the field, a number that is not finite, which
+// JSON cannot hold (nlohmann would write null where a number is documented).
+void write_json_file(const std::string& path, const nlohmann::json& document, int indent = 2);
+
 }  // namespace attn

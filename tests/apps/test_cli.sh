@@ -197,6 +197,11 @@ expect_error "a symlink at metrics.jsonl is refused" "metrics.jsonl: cannot open
 [[ "$(cat "$work/victim.txt")" == precious ]] && pass "the symlink's target is untouched" || fail "the symlink's target is untouched"
 expect_error "--data /dev/zero is refused, not read until memory runs out" "is not a regular file" \
   train --data /dev/zero --out "$work/zero"
+"$attn" train "${tiny[@]}" --steps 2 --attention linear:chunk=1000000000 --out "$work/bigchunk" \
+  && pass "linear:chunk=1000000000 runs as one chunk (no chunk x chunk buffer)" \
+  || fail "linear:chunk=1000000000 runs as one chunk (no chunk x chunk buffer)"
+expect_error "a run that cannot fit in memory is refused with the estimate" "but the machine has" \
+  train --batch 100000 --context 4096 --out "$work/huge"
 expect_error "--data of a folder" "is a folder, not a text data file" train --data "$work" --out "$work/dir"
 
 # 5. A damaged checkpoint is refused, and a good one is never overwritten by a failing command.

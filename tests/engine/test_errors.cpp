@@ -1,4 +1,8 @@
 // Bad input: each shape mismatch names the op and both shapes.
+#include <atomic>
+#include <stdexcept>
+
+#include "engine/parallel.h"
 #include "tests/helpers.h"
 
 using namespace attn;
@@ -30,4 +34,22 @@ TEST_CASE("out-of-range values give clear errors") {
   CHECK_THROWS_WITH(slice(w, 0, 3, 2), doctest::Contains("slice: range [3, 5)"));
   CHECK_THROWS_WITH(transpose(Tensor::zeros({3})), doctest::Contains("transpose: needs at least 2 dims"));
   CHECK_THROWS_WITH(add(Tensor(), w), doctest::Contains("add: got an undefined tensor"));
+}
+
+TEST_CASE("an exception inside an OpenMP region reaches the caller instead of terminating") {
+  ParallelErrors errors;
+  std::atomic<int> ran{0};
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int i = 0; i < 64; ++i)
+    errors.capture([&] {
+      ++ran;
+      if (i == 7) throw std::bad_alloc();
+      if (i == 9) throw std::runtime_error("second");
+    });
+  CHECK_THROWS(errors.rethrow());
+  CHECK(ran.load() <= 64);
+  ParallelErrors none;
+#pragma omp parallel for
+  for (int i = 0; i < 8; ++i) none.capture([] {});
+  CHECK_NOTHROW(none.rethrow());
 }
