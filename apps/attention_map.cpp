@@ -9,6 +9,7 @@
 #include "apps/classify.h"
 #include "apps/classify_data.h"
 #include "apps/heatmap.h"
+#include "apps/memory_estimate.h"
 #include "apps/option_ranges.h"
 #include "apps/tokenizer.h"
 #include "engine/npy.h"
@@ -139,6 +140,7 @@ int run_attention_map(const AttentionMapOptions& o) {
   if (o.cell < 0 || o.cell > 64)
     throw std::invalid_argument("--cell " + std::to_string(o.cell) + " is outside 0..64");
   const Checkpoint ckpt = read_checkpoint(o.checkpoint);
+  check_model_fits(ckpt.config, ckpt.path);
   const nlohmann::json* task = ckpt.extra.contains("task") ? &ckpt.extra["task"] : nullptr;
   MapInput in;
   std::vector<Tensor> maps;

@@ -219,6 +219,7 @@ ClassificationData prepared_data(ClassifyOptions& o, int32_t& cls_token) {
 // averaged weights when its run kept them (--ema), as the run's own evaluations were.
 int evaluate_checkpoint(const ClassifyOptions& given, const RunStart& start) {
   const Checkpoint ckpt = read_checkpoint(given.checkpoint);
+  check_model_fits(ckpt.config, ckpt.path);
   const nlohmann::json* task = ckpt.extra.contains("task") ? &ckpt.extra["task"] : nullptr;
   if (!task || !task->is_object() || task->value("kind", "") != "classify")
     throw std::invalid_argument(given.checkpoint + " is not a classifier checkpoint (attn "

@@ -132,7 +132,10 @@ int32_t evaluate(const std::vector<int32_t>& tokens) {
 }
 
 std::vector<Example> read_tsv(const std::string& path) {
-  std::string content = read_regular_file(path, "a ListOps TSV file", uint64_t{2} << 30);
+  return parse_tsv(read_regular_file(path, "a ListOps TSV file", uint64_t{2} << 30), path);
+}
+
+std::vector<Example> parse_tsv(std::string content, const std::string& path) {
   if (content.compare(0, 3, "\xEF\xBB\xBF") == 0) content.erase(0, 3);  // a byte-order mark
   std::istringstream in(content);
   std::string line;

@@ -40,6 +40,8 @@ int32_t evaluate(const std::vector<int32_t>& tokens);
 // LRA's TSV: header "Source<TAB>Target", one "<expression><TAB><label>" per line, CRLF
 // tolerated, parentheses stripped, "]" a token. Errors name the file and line.
 std::vector<Example> read_tsv(const std::string& path);
+// The same on text in memory (`source` names it in errors; the fuzzer's entry).
+std::vector<Example> parse_tsv(std::string content, const std::string& source);
 
 // Test accuracy of the shortcut that reads only the outermost operator: for each first token,
 // the label most frequent after it in `train` (MAX -> 9, MIN -> 0, ...). Encoders on ListOps

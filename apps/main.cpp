@@ -316,6 +316,10 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear at once in logs too
   try {
     return dispatch(app, commands);
+  } catch (const nlohmann::json::exception& ex) {  // a file's JSON of an unexpected shape
+    std::fprintf(stderr, "attn: error: a JSON document read from a file is not as attn wrote "
+                 "it: %s\n", ex.what());
+    return 2;
   } catch (const std::exception& ex) {
     std::fprintf(stderr, "attn: error: %s\n", ex.what());
     return 2;

@@ -49,6 +49,16 @@ uint64_t available_memory_bytes() {
   return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : UINT64_MAX;
 }
 
+void check_model_fits(const ModelConfig& config, const std::string& source) {
+  const MemoryEstimate e = estimate_training_memory(config, 1, 1, false);
+  const double bytes = 4 * e.parameters;
+  const uint64_t available = available_memory_bytes();
+  if (bytes > static_cast<double>(available))
+    throw std::invalid_argument(source + ": its config asks for a model of up to " +
+                                byte_count(static_cast<uint64_t>(std::min(bytes, 1.8e19))) +
+                                " but the machine has " + byte_count(available) + " available");
+}
+
 void check_training_fits(const ModelConfig& config, int64_t batch, int64_t length, bool average,
                          const std::string& command) {
   const MemoryEstimate e = estimate_training_memory(config, batch, length, average);

@@ -30,6 +30,10 @@ MemoryEstimate estimate_training_memory(const ModelConfig& config, int64_t batch
 // physical memory), in bytes.
 uint64_t available_memory_bytes();
 
+// The same for a model read from a checkpoint, only run (sample, eval, attention-map): its
+// parameters (an upper bound for the variant's own) must fit, before it is built.
+void check_model_fits(const ModelConfig& config, const std::string& source);
+
 // Throws std::invalid_argument stating the estimate and the machine's memory when the run
 // cannot fit; `command` names the subcommand in the message.
 void check_training_fits(const ModelConfig& config, int64_t batch, int64_t length, bool average,

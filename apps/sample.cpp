@@ -4,12 +4,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <stdexcept>
 
-#include <nlohmann/json.hpp>
-
 #include "apps/lm_tasks.h"
+#include "apps/memory_estimate.h"
 #include "apps/tokenizer.h"
 #include "engine/cpu_share.h"
 #include "engine/tape.h"
@@ -19,6 +19,7 @@ namespace attn {
 namespace {
 
 std::unique_ptr<LanguageModel> load_model(const Checkpoint& ckpt) {
+  check_model_fits(ckpt.config, ckpt.path);
   auto model = std::make_unique<LanguageModel>(ckpt.config, 0);
   load_parameters(ckpt, model->arena());
   model->eval();

@@ -136,28 +136,26 @@ void save_npy(const std::string& path, const Tensor& t) {
 }
 
 Tensor load_npy(const std::string& path) {
+  std::string bytes;
   try {
-    regular_file_size(path, "a .npy file");
+    bytes = read_regular_file(path, "a .npy file", kMaxNpyBytes);
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string("load_npy: ") + e.what());
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "cannot open the file");
-  in.seekg(0, std::ios::end);
-  const auto file_size = static_cast<uint64_t>(in.tellg());
-  in.seekg(0);
-  char prefix[10];
-  if (file_size < 10 || !in.read(prefix, 10)) fail(path, "file is too short for a .npy header");
-  if (std::memcmp(prefix, kMagic, 6) != 0) fail(path, "not a .npy file (wrong magic bytes)");
-  const int major = static_cast<unsigned char>(prefix[6]);
-  uint64_t header_len = static_cast<unsigned char>(prefix[8]) |
-                        (static_cast<unsigned char>(prefix[9]) << 8);
+  return parse_npy(bytes, path);
+}
+
+Tensor parse_npy(const std::string& bytes, const std::string& path) {
+  const uint64_t file_size = bytes.size();
+  if (file_size < 10) fail(path, "file is too short for a .npy header");
+  if (std::memcmp(bytes.data(), kMagic, 6) != 0) fail(path, "not a .npy file (wrong magic bytes)");
+  auto byte = [&](size_t i) { return static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])); };
+  const int major = static_cast<int>(byte(6));
+  uint64_t header_len = byte(8) | byte(9) << 8;
   uint64_t data_start = 10;
   if (major == 2 || major == 3) {
-    char extra[2];
-    if (!in.read(extra, 2)) fail(path, "file is too short for a version-2 header");
-    header_len |= (static_cast<uint64_t>(static_cast<unsigned char>(extra[0])) << 16) |
-                  (static_cast<uint64_t>(static_cast<unsigned char>(extra[1])) << 24);
+    if (file_size < 12) fail(path, "file is too short for a version-2 header");
+    header_len |= byte(10) << 16 | byte(11) << 24;
     data_start = 12;
   } else if (major != 1) {
     fail(path, "unsupported .npy version " + std::to_string(major));
@@ -166,8 +164,7 @@ Tensor load_npy(const std::string& path) {
   if (data_start + header_len > file_size)
     fail(path, "header claims " + std::to_string(header_len) + " bytes but the file has " +
                    std::to_string(file_size - data_start));
-  std::string header(header_len, '\0');
-  in.read(header.data(), static_cast<std::streamsize>(header_len));
+  const std::string header = bytes.substr(data_start, header_len);
   data_start += header_len;
 
   const NpyHeader h = HeaderReader(path, header).read();
@@ -184,8 +181,7 @@ Tensor load_npy(const std::string& path) {
                    " bytes of data but the file holds " + std::to_string(file_size - data_start) +
                    " (truncated?)");
   Tensor t = Tensor::empty(shape);
-  if (!in.read(reinterpret_cast<char*>(t.data()), static_cast<std::streamsize>(need)))
-    fail(path, "read failed");
+  if (need > 0) std::memcpy(t.data(), bytes.data() + data_start, need);
   return t;
 }
 

@@ -9,6 +9,9 @@
 namespace attn {
 
 void save_npy(const std::string& path, const Tensor& t);  // written atomically (temp + rename)
-Tensor load_npy(const std::string& path);
+Tensor load_npy(const std::string& path);  // a regular file of at most kMaxNpyBytes
+// The same checks on bytes in memory (`source` names them in messages; the fuzzer's entry).
+Tensor parse_npy(const std::string& bytes, const std::string& source);
+constexpr uint64_t kMaxNpyBytes = uint64_t{16} << 30;  // 16 GiB
 
 }  // namespace attn

@@ -99,10 +99,16 @@ void save_checkpoint(const std::string& path, const ModelConfig& config, Paramet
                     {"attn.extra", extra.dump()}});
 }
 
-Checkpoint read_checkpoint(const std::string& path) {
+Checkpoint read_checkpoint(const std::string& path) { return checkpoint_of(load_safetensors(path), path); }
+
+Checkpoint parse_checkpoint(const std::string& bytes, const std::string& source) {
+  return checkpoint_of(parse_safetensors(bytes, source), source);
+}
+
+Checkpoint checkpoint_of(SafetensorsFile file, const std::string& path) {
   Checkpoint c;
   c.path = path;
-  c.file = load_safetensors(path);
+  c.file = std::move(file);
   auto meta = [&](const std::string& key) {
     auto it = c.file.metadata.find(key);
     if (it == c.file.metadata.end())

@@ -39,8 +39,13 @@ void save_checkpoint(const std::string& path, const ModelConfig& config, Paramet
                      AdamW* optimizer, const TrainState& state, const nlohmann::json& extra,
                      const std::vector<TensorRef>& more = {});
 
-// Reads and validates the file and its metadata (throws std::runtime_error naming the file).
+// Reads and validates the file and its metadata (throws std::runtime_error naming the file):
+// the config within its ceilings and matching the tensors present, the state's counts and RNG
+// words well formed, the JSON no deeper than kMaxJsonDepth.
 Checkpoint read_checkpoint(const std::string& path);
+// The same on bytes in memory (`source` names them in messages; the fuzzer's entry).
+Checkpoint parse_checkpoint(const std::string& bytes, const std::string& source);
+Checkpoint checkpoint_of(SafetensorsFile file, const std::string& path);
 
 // Copies the stored parameters into the arena; every name and shape must match (tensors
 // under "optimizer." and "ema." are state, not parameters).

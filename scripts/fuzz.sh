@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Fuzzes the readers of untrusted files with libFuzzer (clang, ASan + UBSan): the .npy reader,
-# the safetensors/checkpoint reader, the UTF-8 char tokenizer, the label,text CSV reader and
-# the ListOps TSV reader. Starts from the seed corpora
-# in tests/fuzz/corpus/<target>; crashing inputs are copied to tests/fuzz/regressions/<target>,
-# which the test suite replays (tests/fuzz/test_regressions.cpp).
+# Fuzzes the readers of untrusted files with libFuzzer (clang, ASan + UBSan), in memory: the
+# .npy reader, the checkpoint reader (and what the apps then do with a checkpoint: its
+# tokenizer, its saved options, loading it into a model), JSON (depth scan, tokenizer and
+# config checks), the UTF-8 char tokenizer, the label,text CSV reader and the ListOps TSV
+# reader. Each target has a largest input that reaches its format's limits and a dictionary
+# of its format's tokens (tests/fuzz/dict/); it starts from the structure-aware seeds in
+# tests/fuzz/corpus/<target> (64 KiB .npy headers, checkpoints with optimizer state, JSON at
+# the depth limit). Crashing inputs go to tests/fuzz/regressions/<target>, which the test
+# suite replays (tests/fuzz/test_regressions.cpp). Prints executions, coverage and the
+# longest input per target.
 #   scripts/fuzz.sh [seconds per target, default 60]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 missing=()
-for p in clang libclang-rt-14-dev libdnnl-dev nlohmann-json3-dev; do
+for p in clang libclang-rt-14-dev libdnnl-dev nlohmann-json3-dev libcli11-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
@@ -18,8 +23,14 @@ fi
 out=build-fuzz
 mkdir -p "$out/obj"
 flags=(-std=c++20 -O1 -g -fopenmp -I. -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined)
-sources=(engine/*.cpp engine/ops/*.cpp attention/*.cpp nn/*.cpp apps/tokenizer.cpp apps/csv.cpp
-         apps/listops.cpp tests/fuzz/targets.cpp)
+sources=(engine/*.cpp engine/ops/*.cpp attention/*.cpp nn/*.cpp nn/variants/*.cpp apps/tokenizer.cpp
+         apps/csv.cpp apps/listops.cpp apps/memory_estimate.cpp apps/option_ranges.cpp apps/run_options.cpp
+         tests/fuzz/targets.cpp)
+# Objects are rebuilt when their source or any header changed (a header's constant, such as a
+# size limit, changes what every file that includes it does).
+headers_stamp=$(cat engine/*.h engine/ops/*.h attention/*.h nn/*.h nn/variants/*.h apps/*.h tests/fuzz/*.h | sha1sum | cut -c1-16)
+if [[ "$(cat "$out/headers.stamp" 2>/dev/null)" != "$headers_stamp" ]]; then rm -f "$out"/obj/*.o; fi
+echo "$headers_stamp" > "$out/headers.stamp"
 objects=()
 for src in "${sources[@]}"; do
   obj="$out/obj/$(echo "$src" | tr / _).o"
@@ -31,24 +42,29 @@ for src in "${sources[@]}"; do
   objects+=("$obj")
 done
 wait
+# target  corpus name  largest input: each reaches its format's limits (a .npy header of 64 KiB,
+# a checkpoint with a tokenizer, optimizer state and a weight average, JSON of nesting depth).
+targets=("npy_reader npy 70000" "checkpoint_reader safetensors 262144" "json_reader json 65536"
+         "utf8_tokenizer utf8 16384" "csv_reader csv 65536" "listops_tsv_reader tsv 65536")
 status=0
-for target in npy_reader checkpoint_reader utf8_tokenizer csv_reader listops_tsv_reader; do
-  case $target in
-    npy_reader) name=npy ;; checkpoint_reader) name=safetensors ;; utf8_tokenizer) name=utf8 ;;
-    csv_reader) name=csv ;; listops_tsv_reader) name=tsv ;;
-  esac
+for entry in "${targets[@]}"; do
+  read -r target name max_len <<< "$entry"
   bin="$out/fuzz_$name"
   clang++ "${flags[@]/fuzzer-no-link/fuzzer}" -DATTN_FUZZ_TARGET="$target" tests/fuzz/fuzz_main.cpp \
     "${objects[@]}" -ldnnl -o "$bin"
   work="$out/corpus_$name"
   mkdir -p "$work" "tests/fuzz/regressions/$name"
   cp -n tests/fuzz/corpus/$name/* "$work/" 2>/dev/null || true
-  echo "fuzz: $name for ${seconds}s"
-  if ! "$bin" "$work" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
-       -artifact_prefix="tests/fuzz/regressions/$name/" -print_final_stats=1 2>"$out/$name.log"; then
+  echo "fuzz: $name for ${seconds}s (inputs up to $max_len bytes, dictionary tests/fuzz/dict/$name.dict)"
+  if ! "$bin" "$work" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=4096 \
+       -dict="tests/fuzz/dict/$name.dict" -artifact_prefix="tests/fuzz/regressions/$name/" \
+       -print_final_stats=1 2>"$out/$name.log"; then
     echo "fuzz: $name FOUND A CRASH (see $out/$name.log and tests/fuzz/regressions/$name/)"
     status=1
   fi
-  grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$out/$name.log" | sed "s/^/fuzz: $name /"
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$name.log")
+  cov=$(grep -o 'cov: [0-9]*' "$out/$name.log" | tail -1 | cut -d' ' -f2)
+  longest=$(find "$work" -type f -printf '%s\n' | sort -n | tail -1)
+  echo "fuzz: $name executions ${execs:-?}, coverage ${cov:-?} edges, corpus $(ls "$work" | wc -l) inputs, longest $longest bytes"
 done
 exit $status

@@ -1,55 +1,63 @@
 #include "tests/fuzz/targets.h"
 
-#include <unistd.h>
-
-#include <cstdio>
 #include <exception>
 #include <string>
 
 #include "apps/csv.h"
 #include "apps/listops.h"
+#include "apps/memory_estimate.h"
+#include "apps/option_ranges.h"
 #include "apps/tokenizer.h"
 #include "engine/npy.h"
 #include "nn/checkpoint.h"
+#include "nn/json_input.h"
+#include "nn/transformer.h"
 
 namespace attn::fuzz {
 namespace {
 
-// The readers take paths: write the bytes to a per-process temporary file.
-std::string as_file(const uint8_t* data, size_t size, const char* suffix) {
-  const std::string path = "/tmp/attn_fuzz_" + std::to_string(getpid()) + suffix;
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return path;
-  if (size) std::fwrite(data, 1, size, f);
-  std::fclose(f);
-  return path;
+std::string text_of(const uint8_t* data, size_t size) {
+  return size ? std::string(reinterpret_cast<const char*>(data), size) : std::string();
+}
+
+// What the apps do with a checkpoint after reading it, each step allowed to refuse.
+void use_checkpoint(const Checkpoint& c) {
+  try {
+    Tokenizer::of_checkpoint(c);
+  } catch (const std::exception&) {
+  }
+  try {
+    checked_saved_options(c);
+  } catch (const std::exception&) {
+  }
+  // Build and load the model only when its parameters are small (the fuzzer's memory).
+  if (estimate_training_memory(c.config, 1, 1, false).parameters > 4e6) return;
+  LanguageModel model(c.config, 0);
+  load_evaluation_weights(c, model.arena());
+  AdamW adam(model.arena(), {});
+  load_optimizer(c, model.arena(), adam);
 }
 
 }  // namespace
 
 void npy_reader(const uint8_t* data, size_t size) {
-  const std::string path = as_file(data, size, ".npy");
   try {
-    Tensor t = load_npy(path);
+    Tensor t = parse_npy(text_of(data, size), "fuzz.npy");
     volatile float sink = t.numel() ? t.data()[t.numel() - 1] : 0.0f;  // touch the data
     (void)sink;
   } catch (const std::exception&) {
   }
-  std::remove(path.c_str());
 }
 
 void checkpoint_reader(const uint8_t* data, size_t size) {
-  const std::string path = as_file(data, size, ".safetensors");
   try {
-    Checkpoint c = read_checkpoint(path);
-    (void)c;
+    use_checkpoint(parse_checkpoint(text_of(data, size), "fuzz.safetensors"));
   } catch (const std::exception&) {
   }
-  std::remove(path.c_str());
 }
 
 void utf8_tokenizer(const uint8_t* data, size_t size) {
-  const std::string text(reinterpret_cast<const char*>(data), size);
+  const std::string text = text_of(data, size);
   try {
     Tokenizer t = Tokenizer::chars_of(text, "fuzz");
     const auto ids = t.encode(text, "fuzz");
@@ -59,19 +67,17 @@ void utf8_tokenizer(const uint8_t* data, size_t size) {
 }
 
 void csv_reader(const uint8_t* data, size_t size) {
-  try {
-    const auto rows = parse_labeled_csv(std::string(reinterpret_cast<const char*>(data), size),
-                                        "fuzz.csv", 4);
+  try {  // as attn classify reads it: labels bounded by kMaxClasses
+    const auto rows = parse_labeled_csv(text_of(data, size), "fuzz.csv", 0);
     for (const auto& r : rows)
-      if (r.label < 0 || r.label >= 4) __builtin_trap();
+      if (r.label < 0 || r.label >= kMaxClasses) __builtin_trap();
   } catch (const std::exception&) {
   }
 }
 
 void listops_tsv_reader(const uint8_t* data, size_t size) {
-  const std::string path = as_file(data, size, ".tsv");
   try {
-    for (const auto& ex : listops::read_tsv(path)) {
+    for (const auto& ex : listops::parse_tsv(text_of(data, size), "fuzz.tsv")) {
       try {
         listops::evaluate(ex.tokens);
       } catch (const std::exception&) {
@@ -79,7 +85,23 @@ void listops_tsv_reader(const uint8_t* data, size_t size) {
     }
   } catch (const std::exception&) {
   }
-  std::remove(path.c_str());
+}
+
+void json_reader(const uint8_t* data, size_t size) {
+  try {
+    const nlohmann::json j = parse_untrusted_json(text_of(data, size), "fuzz.json");
+    (void)json_excerpt(j);
+    try {
+      Tokenizer::from_json(j);
+    } catch (const std::exception&) {
+    }
+    try {
+      ModelConfig c = j.get<ModelConfig>();
+      c.validate();
+    } catch (const std::exception&) {
+    }
+  } catch (const std::exception&) {
+  }
 }
 
 }  // namespace attn::fuzz

@@ -38,4 +38,6 @@ TEST_CASE("saved fuzz inputs replay without crashing") {
             replay(kRoot + "/corpus/csv", attn::fuzz::csv_reader) > 0);
   CHECK(replay(kRoot + "/regressions/tsv", attn::fuzz::listops_tsv_reader) +
             replay(kRoot + "/corpus/tsv", attn::fuzz::listops_tsv_reader) > 0);
+  CHECK(replay(kRoot + "/regressions/json", attn::fuzz::json_reader) +
+            replay(kRoot + "/corpus/json", attn::fuzz::json_reader) > 0);
 }
