@@ -27,7 +27,7 @@ namespace attn {
 #define ATTN_CLASSIFY_FIELDS(X)                                                                 \
   X(task) X(train_file) X(test_file) X(listops_min_len) X(listops_max_len) X(listops_train)     \
   X(listops_test) X(listops_train_min_len) X(tokenizer) X(vocab_words) X(pooling) X(model)      \
-  X(batch) X(steps) X(warmup) X(bucket) X(curriculum) X(ema) X(lr) X(weight_decay) X(seed)      \
+  X(batch) X(grad_accum) X(steps) X(warmup) X(bucket) X(curriculum) X(ema) X(lr) X(weight_decay) X(seed)      \
   X(threads) X(eval_interval) X(log_interval) X(ckpt_interval) X(keep_checkpoints) X(out)
 
 ATTN_DEFINE_OPTIONS_JSON(ClassifyOptions, ATTN_CLASSIFY_FIELDS)
@@ -95,7 +95,7 @@ class ClassifierTraining : public TrainingTask {
   ParameterArena& arena() override { return model_.arena(); }
   const ModelConfig& model_config() const override { return o_.model; }
   Rng& dropout_rng() override { return model_.dropout_rng(); }
-  Tensor loss(int64_t step, Rng& data_rng, int64_t& tokens) override {
+  Tensor loss(int64_t step, Rng& data_rng, int64_t& tokens, double& weight) override {
     const int64_t pool = curriculum_pool(step, o_.curriculum,
                                          static_cast<int64_t>(by_length_.size()), o_.batch);
     const std::vector<int64_t> index = draw_batch(by_length_, pool, o_.batch, o_.bucket, data_rng);
@@ -103,6 +103,7 @@ class ClassifierTraining : public TrainingTask {
     std::vector<int32_t> lengths;
     pack(data_.train, index, o_.model.context, cls_token_, ids, lengths, labels);
     tokens = static_cast<int64_t>(ids.values.size());
+    weight = static_cast<double>(index.size());
     return cross_entropy(model_.forward(ids, lengths), labels);
   }
   EvalReport evaluate() override {
@@ -126,7 +127,7 @@ class ClassifierTraining : public TrainingTask {
 TrainerOptions trainer_options(const ClassifyOptions& o) {
   TrainerOptions t;
   t.command = "classify", t.out = o.out, t.seed = o.seed;
-  t.steps = o.steps, t.warmup = o.warmup, t.lr = o.lr, t.min_lr = o.lr / 10;
+  t.steps = o.steps, t.grad_accum = o.grad_accum, t.warmup = o.warmup, t.lr = o.lr, t.min_lr = o.lr / 10;
   t.grad_clip = 1.0f, t.ema = o.ema;
   t.adam = {0.9f, 0.999f, 1e-8f, o.weight_decay};
   t.eval_interval = o.eval_interval, t.log_interval = o.log_interval;

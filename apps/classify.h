@@ -25,6 +25,7 @@ struct ClassifyOptions {
   std::string pooling = "mean";             // mean | cls
   ModelConfig model;                        // context = maximum sequence length
   int64_t batch = 32, steps = 1000, warmup = 100;
+  int64_t grad_accum = 1;        // micro-batches per optimizer step (batch x grad_accum per step)
   bool bucket = true;                       // batches of similar lengths (less padding)
   int64_t curriculum = 0;                   // steps of the length curriculum (0: off)
   float ema = 0;                            // evaluate with weights averaged at this decay (0: off)

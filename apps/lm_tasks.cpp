@@ -52,6 +52,7 @@ void TextTask::load(const std::string& path, const std::string& val_path, double
   };
   need(train_, "training");
   need(val_, "validation");
+  val_bytes_per_token_ = static_cast<double>(tokenizer_.decode(val_).size()) / static_cast<double>(val_.size());
 }
 
 Batch TextTask::batch(bool validation, int64_t B, int64_t T, Rng& rng) const {

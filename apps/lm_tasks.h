@@ -32,6 +32,9 @@ class LMTask {
   virtual nlohmann::json describe() const = 0;  // stored in checkpoints
   // Text tasks can turn a prompt into ids and ids back into text.
   virtual const Tokenizer* tokenizer() const { return nullptr; }
+  // Bytes of text per token in the validation split, for bits per byte (val_bpb = loss /
+  // ln 2 / bytes_per_token: comparable across tokenizers); 0 where there is no text.
+  virtual double val_bytes_per_token() const { return 0; }
 };
 
 class TextTask : public LMTask {
@@ -48,6 +51,7 @@ class TextTask : public LMTask {
   nlohmann::json describe() const override;
   const Tokenizer* tokenizer() const override { return &tokenizer_; }
   const std::vector<int32_t>& tokens(bool validation) const { return validation ? val_ : train_; }
+  double val_bytes_per_token() const override { return val_bytes_per_token_; }
 
  private:
   void load(const std::string& path, const std::string& val_path, double val_fraction,
@@ -55,6 +59,7 @@ class TextTask : public LMTask {
   std::string path_;
   Tokenizer tokenizer_;
   std::vector<int32_t> train_, val_;
+  double val_bytes_per_token_ = 0;
 };
 
 class CopyTask : public LMTask {

@@ -107,7 +107,9 @@ void add_train(CLI::App& app, TrainOptions& o, bool& resume) {
   add_synthetic_task_options(c, o);
   add_model_options(c, o.model);
   c->add_option("--tied", o.model.tied, "tie input and output embeddings")->capture_default_str();
-  c->add_option("--batch", o.batch, "sequences per step")->capture_default_str();
+  c->add_option("--batch", o.batch, "sequences per micro-batch")->capture_default_str();
+  c->add_option("--grad-accum", o.grad_accum, "micro-batches per optimizer step (the step "
+                "sees batch x grad-accum sequences)")->capture_default_str();
   c->add_option("--steps", o.steps, "optimizer steps")->capture_default_str();
   c->add_option("--lr", o.lr, "peak learning rate")->capture_default_str();
   c->add_option("--min-lr", o.min_lr, "final learning rate of the cosine decay")->capture_default_str();
@@ -189,7 +191,9 @@ void add_classify(CLI::App& app, Commands& c) {
   k->add_option("--task", o.task, "listops (generated with LRA's rules, or --train/--test TSV) or csv")->capture_default_str();
   add_classification_data_options(k, o);
   add_model_options(k, o.model);
-  k->add_option("--batch", o.batch, "sequences per step")->capture_default_str();
+  k->add_option("--batch", o.batch, "sequences per micro-batch")->capture_default_str();
+  k->add_option("--grad-accum", o.grad_accum, "micro-batches per optimizer step (the step "
+                "sees batch x grad-accum sequences)")->capture_default_str();
   k->add_option("--steps", o.steps, "optimizer steps")->capture_default_str();
   k->add_option("--lr", o.lr, "peak learning rate (cosine decay to a tenth of it)")->capture_default_str();
   k->add_option("--warmup", o.warmup, "linear warmup steps")->capture_default_str();

@@ -102,6 +102,7 @@ const std::vector<OptionRange>& option_table() {
       {"", "--curriculum", whole_numbers(0, kForever)},
       // Optimisation and the training loop.
       {"", "--batch", whole_numbers(1, 1 << 20)},
+      {"", "--grad-accum", whole_numbers(1, 65536)},
       {"", "--steps", whole_numbers(1, kForever)},
       {"", "--warmup", whole_numbers(0, kForever)},
       {"", "--lr", reals('(', 0, 1000, ']')},

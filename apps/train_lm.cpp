@@ -19,7 +19,7 @@ namespace attn {
 #define ATTN_OPTION_FIELDS(X)                                                                   \
   X(task) X(data) X(val) X(tokenizer) X(val_fraction) X(copy_symbols) X(copy_min_len)           \
   X(copy_max_len) X(recall_keys) X(recall_values) X(recall_min_pairs) X(recall_max_pairs)       \
-  X(model) X(batch) X(steps) X(warmup) X(lr) X(min_lr) X(weight_decay)                          \
+  X(model) X(batch) X(grad_accum) X(steps) X(warmup) X(lr) X(min_lr) X(weight_decay)                          \
   X(beta1) X(beta2) X(grad_clip) X(seed) X(threads) X(eval_interval) X(eval_iters)              \
   X(log_interval) X(ckpt_interval) X(stop_after) X(out) X(keep_checkpoints) X(init_from) X(ema)
 
@@ -60,9 +60,11 @@ class LanguageModelTraining : public TrainingTask {
   ParameterArena& arena() override { return model_.arena(); }
   const ModelConfig& model_config() const override { return o_.model; }
   Rng& dropout_rng() override { return model_.dropout_rng(); }
-  Tensor loss(int64_t, Rng& data_rng, int64_t& tokens) override {
+  Tensor loss(int64_t, Rng& data_rng, int64_t& tokens, double& weight) override {
     Batch b = task_.batch(false, o_.batch, o_.model.context, data_rng);
     tokens = o_.batch * o_.model.context;
+    weight = static_cast<double>(std::count_if(b.targets.values.begin(), b.targets.values.end(),
+                                               [](int32_t t) { return t >= 0; }));
     return model_.loss(b.inputs, b.targets);
   }
   EvalReport evaluate() override {
@@ -73,6 +75,12 @@ class LanguageModelTraining : public TrainingTask {
     std::snprintf(text, sizeof text, "val loss %.4f  ppl %.2f", ev.loss, std::exp(ev.loss));
     r.text = text;
     r.loss = ev.loss, r.accuracy = ev.accuracy;
+    if (const double bytes = task_.val_bytes_per_token(); bytes > 0) {  // bits per byte
+      const double bpb = ev.loss / std::log(2.0) / bytes;
+      r.metrics["val_bpb"] = bpb;
+      std::snprintf(text, sizeof text, "  bpb %.4f", bpb);
+      r.text += text;
+    }
     if (ev.accuracy >= 0) {
       r.metrics["val_accuracy"] = ev.accuracy;
       std::snprintf(text, sizeof text, "  accuracy %.2f%%", 100 * ev.accuracy);
@@ -90,7 +98,7 @@ class LanguageModelTraining : public TrainingTask {
 TrainerOptions trainer_options(const TrainOptions& o) {
   TrainerOptions t;
   t.command = "train", t.out = o.out, t.seed = o.seed;
-  t.steps = o.steps, t.warmup = o.warmup, t.lr = o.lr, t.min_lr = o.min_lr;
+  t.steps = o.steps, t.grad_accum = o.grad_accum, t.warmup = o.warmup, t.lr = o.lr, t.min_lr = o.min_lr;
   t.grad_clip = o.grad_clip, t.ema = o.ema;
   t.adam = {o.beta1, o.beta2, 1e-8f, o.weight_decay};
   t.eval_interval = o.eval_interval, t.log_interval = o.log_interval;

@@ -25,6 +25,7 @@ struct TrainOptions {
   ModelConfig model;
   // optimisation
   int64_t batch = 12, steps = 2000, warmup = 100;
+  int64_t grad_accum = 1;        // micro-batches per optimizer step (batch x grad_accum per step)
   float lr = 1e-3f, min_lr = 1e-4f, weight_decay = 0.1f, beta1 = 0.9f, beta2 = 0.99f;
   float grad_clip = 1.0f;
   float ema = 0;  // evaluate with weights averaged at this decay (0: off); nn/weight_average.h

@@ -143,17 +143,37 @@ void Loop::save() {
 
 // Forward, backward and clipping of one batch. A non-finite loss or gradient stops the run
 // (kStop, with a message) or, with skip_nonfinite, drops the batch (kSkipped).
+// With grad_accum N, N micro-batches drawn one after the other. Micro-batch m's mean loss
+// over its w_m scored targets is scaled by w_m before its backward, and the summed gradient
+// by 1 / sum w_m after the last: the gradient and loss of one batch N times larger, also when
+// micro-batches score different numbers of targets (masked tasks).
 Loop::Outcome Loop::step(float& loss_value, double& norm, int64_t& tokens) {
-  task_.arena().zero_grad();
-  Tensor loss = task_.loss(state_.step, data_rng_, tokens);
-  loss_value = loss.item();
-  norm = 0.0;
-  if (std::isfinite(loss_value)) {
-    backward(loss);
-    norm = clip_grad_norm(task_.arena(), o_.grad_clip);
-  } else {
-    clear_tape();
+  ParameterArena& arena = task_.arena();
+  arena.zero_grad();
+  const int64_t n = o_.grad_accum;
+  double loss_sum = 0, weight_sum = 0;
+  tokens = 0;
+  for (int64_t micro = 0; micro < n; ++micro) {
+    int64_t micro_tokens = 0;
+    double weight = 1;
+    Tensor loss = task_.loss(state_.step, data_rng_, micro_tokens, weight);
+    const float value = loss.item();
+    tokens += micro_tokens;
+    loss_sum += (n > 1 ? weight : 1.0) * value, weight_sum += n > 1 ? weight : 1.0;
+    if (!std::isfinite(value)) {
+      clear_tape();
+      break;
+    }
+    backward(n > 1 ? scale(loss, static_cast<float>(weight)) : loss);
   }
+  if (n > 1 && weight_sum > 0) {  // the sum of weighted means, divided once
+    const float inverse = static_cast<float>(1.0 / weight_sum);
+    float* g = arena.grads();
+    for (int64_t i = 0; i < arena.size(); ++i) g[i] *= inverse;
+  }
+  loss_value = static_cast<float>(loss_sum / weight_sum);
+  norm = 0.0;
+  if (std::isfinite(loss_value)) norm = clip_grad_norm(task_.arena(), o_.grad_clip);
   if (std::isfinite(loss_value) && std::isfinite(norm)) return Outcome::kStepped;
   const std::string what = std::isfinite(loss_value)
                                ? "gradient of " + nonfinite_gradient_name()
@@ -207,6 +227,7 @@ void Loop::log(float loss_value, double norm, float lr, double step_seconds,
   const double elapsed = seconds_since(t0_);
   const double tok_s = static_cast<double>(tokens_this_run_) / elapsed;
   line = {{"step", state_.step}, {"loss", loss_value}, {"lr", lr}, {"tokens_per_s", tok_s},
+          {"tokens_per_step", static_cast<double>(tokens_this_run_) / static_cast<double>(steps_this_run_)},
           {"grad_norm", norm}, {"step_ms", step_seconds * 1e3}};
   if (o_.quiet && !(o_.progress && tty_)) return;
   const double eta = elapsed / static_cast<double>(steps_this_run_) *
@@ -361,6 +382,7 @@ int Loop::run(RunSummary* summary) {
 int run_trainer(TrainingTask& task, const TrainerOptions& options, const nlohmann::json& extra,
                 const Checkpoint* resume_from, RunSummary* summary) {
   if (options.steps < 1) throw std::invalid_argument("--steps must be positive");
+  if (options.grad_accum < 1) throw std::invalid_argument("--grad-accum must be positive");
   if (options.eval_interval < 1 || options.log_interval < 1 || options.ckpt_interval < 1)
     throw std::invalid_argument("intervals must be positive");
   prepare_run_folder(options.out, resume_from != nullptr, task.arena().size(), options.keep_checkpoints);

@@ -24,6 +24,7 @@ struct TrainerOptions {
   std::string command = "train";  // the subcommand, in messages
   std::string out;                // run folder
   int64_t steps = 1000, warmup = 100;
+  int64_t grad_accum = 1;  // micro-batches per optimizer step (gradients summed, losses averaged)
   float lr = 1e-3f, min_lr = 1e-4f;  // warmup, then cosine decay to min_lr at `steps`
   float grad_clip = 1.0f;            // global-norm clipping (0: off)
   AdamWOptions adam;
@@ -54,9 +55,10 @@ class TrainingTask {
   virtual ParameterArena& arena() = 0;
   virtual const ModelConfig& model_config() const = 0;
   virtual Rng& dropout_rng() = 0;
-  // The loss of step `step` (0-based) on a batch drawn with `data_rng`, recorded on the tape;
-  // `tokens` receives how many token positions the model processed.
-  virtual Tensor loss(int64_t step, Rng& data_rng, int64_t& tokens) = 0;
+  // The mean loss of step `step` (0-based) on a batch drawn with `data_rng`, recorded on the
+  // tape; `tokens` receives how many token positions the model processed and `weight` how
+  // many scored targets the mean runs over (so that micro-batches weigh as one batch).
+  virtual Tensor loss(int64_t step, Rng& data_rng, int64_t& tokens, double& weight) = 0;
   // Evaluation without the tape (the trainer has switched in averaged weights if asked to).
   virtual EvalReport evaluate() = 0;
 };

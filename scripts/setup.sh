@@ -6,7 +6,7 @@ set -euo pipefail
 # ocl-icd-opencl-dev: oneDNN's CMake config looks for OpenCL even in a CPU-only build, and
 # apt only recommends it (the script installs without recommends).
 packages=(meson ninja-build g++ pkg-config cmake libdnnl-dev ocl-icd-opencl-dev doctest-dev
-          libcli11-dev nlohmann-json3-dev libstb-dev)
+          libcli11-dev nlohmann-json3-dev libstb-dev libsentencepiece-dev)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-torch libopenblas0-openmp python3-numpy)
 fi

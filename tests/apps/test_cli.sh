@@ -167,6 +167,20 @@ if [[ $code -eq 3 ]] && grep -q "the loss diverged: .* above 4 x its minimum" "$
 then pass "a diverging finite loss stops the run (exit 3); the last checkpoint predates it"
 else fail "a diverging finite loss stops the run (exit $code): $(cat "$work/div.txt")"; fi
 
+# 4b2. --grad-accum 4 at batch 8 is one batch of 32: the same losses within 1e-4 over 20 steps,
+# on text (every target scored) and on the copy task (micro-batches score different counts).
+for task in "--data $work/text.txt --context 16" "--task copy"; do
+  # shellcheck disable=SC2086
+  "$attn" train $task --layers 1 --heads 2 --width 16 --batch 32 --steps 20 --log-interval 1 --quiet \
+    --threads 2 --eval-iters 1 --out "$work/ga_big" > /dev/null &&
+  "$attn" train $task --layers 1 --heads 2 --width 16 --batch 8 --grad-accum 4 --steps 20 --log-interval 1 \
+    --quiet --threads 2 --eval-iters 1 --out "$work/ga_acc" > /dev/null &&
+  python3 -c 'import json,sys; a,b=[[json.loads(l) for l in open(p)] for p in sys.argv[1:]]; sys.exit(0 if len(a)==len(b)==20 and all(abs(x["loss"]-y["loss"])<1e-4 and x["tokens_per_step"]==y["tokens_per_step"] for x,y in zip(a,b)) else 1)' \
+    "$work/ga_big/metrics.jsonl" "$work/ga_acc/metrics.jsonl" \
+    && pass "--grad-accum 4 x batch 8 equals batch 32 ($task)" || fail "--grad-accum 4 x batch 8 equals batch 32 ($task)"
+  rm -rf "$work/ga_big" "$work/ga_acc"
+done
+
 # 4c. SIGTERM (kill, a scheduler, a shutdown) stops like Ctrl-C: a checkpoint at the end of the
 # step, exit 143, and --resume continues with the uninterrupted losses.
 "$attn" train "${tiny[@]}" --steps 1500 --out "$work/term_full" || fail "uninterrupted run for SIGTERM"
