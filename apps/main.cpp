@@ -11,6 +11,7 @@
 #include "apps/op_inspect.h"
 #include "apps/operator_bench.h"
 #include "apps/option_ranges.h"
+#include "apps/prepare.h"
 #include "apps/run_plot.h"
 #include "apps/sample.h"
 #include "apps/train_lm.h"
@@ -99,9 +100,13 @@ void add_loop_options(CLI::App* c, Options& o, bool& resume, const std::string& 
 
 void add_train(CLI::App& app, TrainOptions& o, bool& resume) {
   auto* c = app.add_subcommand("train", "Train a causal language model (text file, copy or recall task)");
-  c->add_option("--task", o.task, "copy or recall (built-in, no data) or text")->capture_default_str();
+  c->add_option("--task", o.task, "copy or recall (built-in, no data), text (--data) or tokens (--data-dir)")->capture_default_str();
   c->add_option("--data", o.data, "UTF-8 text file (implies --task text)");
   c->add_option("--val", o.val, "validation text file (default: last --val-fraction of --data)");
+  c->add_option("--data-dir", o.data_dir, "a prepared dataset folder: train.bin, val.bin and "
+                "dataset.json (attn prepare), or nanoGPT's train.bin/val.bin (implies --task tokens)");
+  c->add_option("--vocab-size", o.vocab_size, "vocabulary of a nanoGPT folder without dataset.json "
+                "(GPT-2: 50257)")->capture_default_str();
   c->add_option("--val-fraction", o.val_fraction, "share of --data held out")->capture_default_str();
   c->add_option("--tokenizer", o.tokenizer, "char or byte")->capture_default_str();
   add_synthetic_task_options(c, o);
@@ -160,6 +165,7 @@ struct Commands {
   } compare_run;
   OperatorBenchOptions bench;
   AttentionMapOptions map;
+  PrepareOptions prepare;
   OpOptions op;
   std::string plot_dir;
   int threads = 0;  // sample, eval, attention-map and op (the others keep theirs in their options)
@@ -182,6 +188,23 @@ void add_sample(CLI::App& app, Commands& c) {
   e->add_option("--data", c.eval_data, "UTF-8 text file")->required();
   e->add_option("--batch", c.eval_batch, "windows per batch")->capture_default_str();
   e->add_option("--threads", c.threads, kThreadsHelp)->capture_default_str();
+}
+
+void add_prepare(CLI::App& app, PrepareOptions& o) {
+  auto* p = app.add_subcommand("prepare", "Tokenize a corpus into a dataset folder for train "
+                                          "--data-dir (train.bin, val.bin, dataset.json)");
+  p->add_option("inputs", o.inputs, "text files, folders of them, or globs (quoted)")->required();
+  p->add_option("--out", o.out, "the dataset folder to create")->required();
+  p->add_option("--tokenizer", o.tokenizer, "char, byte, or a SentencePiece vocabulary: bpe or "
+                "unigram (byte fallback: any input encodes)")->capture_default_str();
+  p->add_option("--vocab-size", o.vocab_size, "bpe, unigram: pieces in the vocabulary")->capture_default_str();
+  p->add_option("--val-fraction", o.val_fraction, "the last share of the corpus held out")->capture_default_str();
+  p->add_option("--sample-mb", o.sample_mb, "bpe, unigram: MB of the corpus (spread over it) "
+                "to train the vocabulary on")->capture_default_str();
+  p->add_option("--dtype", o.dtype, "token ids: auto (uint16 when the vocabulary fits), uint16 "
+                "or uint32")->capture_default_str();
+  p->add_option("--threads", o.threads, kThreadsHelp)->capture_default_str();
+  p->add_flag("--quiet", o.quiet, "no progress line");
 }
 
 void add_classify(CLI::App& app, Commands& c) {
@@ -284,11 +307,16 @@ int dispatch(const CLI::App& app, Commands& c) {
   set_threads(c.threads);
   if (app.got_subcommand("train")) {
     if (!c.train.data.empty()) c.train.task = "text";
+    if (!c.train.data_dir.empty()) c.train.task = "tokens";
     if (c.train_resume && !c.train.init_from.empty())
       throw std::invalid_argument("--init-from starts a new run; it cannot be combined with --resume");
     return train_language_model(c.train, run_start(app.get_subcommand("train"), c.train_resume));
   }
   if (app.got_subcommand("sample")) return run_sample(c.sample);
+  if (app.got_subcommand("prepare")) {
+    set_threads(c.prepare.threads);
+    return run_prepare(c.prepare);
+  }
   if (app.got_subcommand("eval")) return run_eval(c.eval_checkpoint, c.eval_data, c.eval_batch);
   if (app.got_subcommand("op")) return run_op(c.op);
   if (app.got_subcommand("classify"))
@@ -311,6 +339,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   Commands commands;
   add_train(app, commands.train, commands.train_resume);
+  add_prepare(app, commands.prepare);
   add_sample(app, commands);
   add_classify(app, commands);
   add_compare(app, commands);

@@ -91,6 +91,9 @@ const std::vector<OptionRange>& option_table() {
       {"", "--recall-min-pairs", whole_numbers(1, 16384)},
       {"", "--recall-max-pairs", whole_numbers(1, 16384)},
       {"", "--val-fraction", reals('(', 0, 1, ')')},
+      {"", "--vocab-size", whole_numbers(0, kMaxVocab)},
+      {"prepare", "--vocab-size", whole_numbers(300, 1 << 20)},
+      {"", "--sample-mb", reals('(', 0, 1e6, ']')},
       // Classification data.
       {"", "--listops-min-len", whole_numbers(0, 100000)},
       {"", "--listops-max-len", whole_numbers(2, 100000)},

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <sstream>
 #include <stdexcept>
 
 #include "apps/lm_tasks.h"
@@ -27,6 +28,10 @@ std::unique_ptr<LanguageModel> load_model(const Checkpoint& ckpt) {
 }
 
 Tokenizer tokenizer_of(const Checkpoint& ckpt) { return Tokenizer::of_checkpoint(ckpt); }
+
+// Sampling from a model without a tokenizer (trained on a nanoGPT folder): the prompt is
+// comma-separated token ids (default: 0), the output the generated ids, space-separated.
+int sample_token_ids(const Checkpoint& ckpt, const SampleOptions& o);
 
 }  // namespace
 
@@ -101,6 +106,9 @@ int run_sample(const SampleOptions& o) {
   if (o.tokens < 0) throw std::invalid_argument("--tokens must be >= 0");
   if (o.sampling.temperature < 0) throw std::invalid_argument("--temperature must be >= 0");
   const Checkpoint ckpt = read_checkpoint(o.checkpoint);
+  const nlohmann::json* task = ckpt.extra.contains("task") ? &ckpt.extra["task"] : nullptr;
+  if (task && task->is_object() && task->value("kind", "") == "tokens" && !task->contains("tokenizer"))
+    return sample_token_ids(ckpt, o);  // a nanoGPT folder's model: ids in, ids out
   const Tokenizer tok = tokenizer_of(ckpt);
   auto model = load_model(ckpt);
   std::vector<int32_t> prompt = tok.encode(o.prompt.empty() ? "\n" : o.prompt, "--prompt");
@@ -117,6 +125,33 @@ int run_sample(const SampleOptions& o) {
                seconds, static_cast<double>(ids.size()) / std::max(seconds, 1e-9));
   return 0;
 }
+
+namespace {
+
+int sample_token_ids(const Checkpoint& ckpt, const SampleOptions& o) {
+  auto model = load_model(ckpt);
+  std::vector<int32_t> prompt;
+  std::stringstream list(o.prompt.empty() ? "0" : o.prompt);
+  for (std::string item; std::getline(list, item, ',');) {
+    size_t used = 0;
+    long long id = -1;
+    try {
+      id = std::stoll(item, &used);
+    } catch (const std::exception&) {
+    }
+    if (used != item.size() || id < 0 || id >= ckpt.config.vocab_size)
+      throw std::invalid_argument("--prompt: the model has no tokenizer (a nanoGPT dataset), so "
+                                  "give token ids in [0, " + std::to_string(ckpt.config.vocab_size) +
+                                  ") separated by commas; '" + item + "' is not one");
+    prompt.push_back(static_cast<int32_t>(id));
+  }
+  Rng rng(o.seed);
+  for (int32_t id : generate(*model, prompt, o.tokens, o.sampling, rng)) std::printf("%d ", id);
+  std::printf("\n");
+  return 0;
+}
+
+}  // namespace
 
 int run_eval(const std::string& checkpoint, const std::string& data, int64_t batch) {
   const Checkpoint ckpt = read_checkpoint(checkpoint);

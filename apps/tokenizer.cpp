@@ -9,7 +9,7 @@
 
 namespace attn {
 
-std::vector<char32_t> decode_utf8(const std::string& text, const std::string& source) {
+std::vector<char32_t> decode_utf8(const std::string& text, const std::string& source, uint64_t base) {
   std::vector<char32_t> out;
   out.reserve(text.size());
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
@@ -27,7 +27,7 @@ std::vector<char32_t> decode_utf8(const std::string& text, const std::string& so
     static const char32_t min_for_len[5] = {0, 0, 0x80, 0x800, 0x10000};
     ok = ok && c >= min_for_len[len] && c <= 0x10FFFF && !(c >= 0xD800 && c <= 0xDFFF);
     if (!ok)
-      throw std::runtime_error(source + ": invalid UTF-8 at byte offset " + std::to_string(i) +
+      throw std::runtime_error(source + ": invalid UTF-8 at byte offset " + std::to_string(base + i) +
                                " (use --tokenizer byte for non-UTF-8 data)");
     out.push_back(c);
     i += len;
@@ -66,7 +66,15 @@ Tokenizer Tokenizer::chars_of(const std::string& text, const std::string& source
   return t;
 }
 
+Tokenizer Tokenizer::subword(const SubwordModel& model) {
+  Tokenizer t;
+  t.byte_level_ = false;
+  t.subword_ = std::make_shared<const SubwordModel>(model);
+  return t;
+}
+
 nlohmann::json Tokenizer::to_json() const {
+  if (subword_) return {{"kind", "subword"}, {"sentencepiece_model", base64_encode(subword_->serialized())}};
   if (byte_level_) return {{"kind", "byte"}};
   std::vector<uint32_t> points(chars_.begin(), chars_.end());
   return {{"kind", "char"}, {"code_points", points}};
@@ -78,6 +86,11 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& j) {
     throw std::runtime_error("the tokenizer has no kind");
   const std::string kind = j["kind"].get<std::string>();
   if (kind == "byte") return t;
+  if (kind == "subword") {
+    if (!j.contains("sentencepiece_model") || !j["sentencepiece_model"].is_string())
+      throw std::runtime_error("the subword tokenizer has no sentencepiece_model");
+    return subword(SubwordModel::load(base64_decode(j["sentencepiece_model"].get<std::string>())));
+  }
   if (kind != "char") throw std::runtime_error("unknown tokenizer kind " + json_excerpt(j["kind"]));
   t.byte_level_ = false;
   const auto& points = j.contains("code_points") ? j["code_points"] : nlohmann::json();
@@ -97,7 +110,7 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& j) {
 
 Tokenizer Tokenizer::of_checkpoint(const Checkpoint& ckpt) {
   const nlohmann::json& task = ckpt.extra.contains("task") ? ckpt.extra["task"] : nlohmann::json();
-  if (!task.is_object() || !task.contains("kind") || task["kind"] != "text" || !task.contains("tokenizer"))
+  if (!task.is_object() || !task.contains("tokenizer") || !task["tokenizer"].is_object())
     throw std::runtime_error(ckpt.path + ": the model was trained on a synthetic task, not text");
   Tokenizer t;
   try {
@@ -113,10 +126,12 @@ Tokenizer Tokenizer::of_checkpoint(const Checkpoint& ckpt) {
 }
 
 int64_t Tokenizer::vocab_size() const {
+  if (subword_) return subword_->vocab_size();
   return byte_level_ ? 256 : static_cast<int64_t>(chars_.size());
 }
 
 std::vector<int32_t> Tokenizer::encode(const std::string& text, const std::string& source) const {
+  if (subword_) return subword_->encode(text);
   std::vector<int32_t> ids;
   if (byte_level_) {
     for (unsigned char b : text) ids.push_back(b);
@@ -138,6 +153,12 @@ std::vector<int32_t> Tokenizer::encode(const std::string& text, const std::strin
 }
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
+  if (subword_) {  // ids past the vocabulary are dropped, as for the other kinds
+    std::vector<int32_t> known;
+    for (int32_t id : ids)
+      if (id >= 0 && id < subword_->vocab_size()) known.push_back(id);
+    return subword_->decode(known);
+  }
   std::string out;
   for (int32_t id : ids) {
     if (byte_level_) out += static_cast<char>(id);

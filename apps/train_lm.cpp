@@ -8,6 +8,7 @@
 #include "apps/option_ranges.h"
 #include "apps/options_json.h"
 #include "apps/run_options.h"
+#include "apps/token_files.h"
 #include "apps/trainer.h"
 #include "engine/cpu_share.h"
 #include "engine/parallel.h"
@@ -17,7 +18,7 @@
 namespace attn {
 
 #define ATTN_OPTION_FIELDS(X)                                                                   \
-  X(task) X(data) X(val) X(tokenizer) X(val_fraction) X(copy_symbols) X(copy_min_len)           \
+  X(task) X(data) X(data_dir) X(vocab_size) X(val) X(tokenizer) X(val_fraction) X(copy_symbols) X(copy_min_len)           \
   X(copy_max_len) X(recall_keys) X(recall_values) X(recall_min_pairs) X(recall_max_pairs)       \
   X(model) X(batch) X(grad_accum) X(steps) X(warmup) X(lr) X(min_lr) X(weight_decay)                          \
   X(beta1) X(beta2) X(grad_clip) X(seed) X(threads) X(eval_interval) X(eval_iters)              \
@@ -33,9 +34,11 @@ void validate(const TrainOptions& o) {
   auto need = [](bool ok, const std::string& what) {
     if (!ok) throw std::invalid_argument(what);
   };
-  need(o.task == "copy" || o.task == "recall" || o.task == "text",
-       "--task must be 'copy', 'recall' or 'text', got '" + o.task + "'");
+  need(o.task == "copy" || o.task == "recall" || o.task == "text" || o.task == "tokens",
+       "--task must be 'copy', 'recall', 'text' or 'tokens', got '" + o.task + "'");
   need(o.task != "text" || !o.data.empty(), "--task text needs --data FILE");
+  need(o.task != "tokens" || !o.data_dir.empty(), "--task tokens needs --data-dir DIR");
+  need(o.data.empty() || o.data_dir.empty(), "give --data FILE or --data-dir DIR, not both");
   need(o.batch > 0, "--batch must be positive");
   need(o.steps > 0, "--steps must be positive");
   need(o.warmup >= 0, "--warmup must be >= 0");
@@ -116,6 +119,7 @@ std::unique_ptr<LMTask> make_task(const TrainOptions& o, const Tokenizer* fixed)
   if (o.task == "recall")
     return std::make_unique<RecallTask>(o.recall_keys, o.recall_values, o.recall_min_pairs,
                                         o.recall_max_pairs);
+  if (o.task == "tokens") return std::make_unique<TokenFileTask>(o.data_dir, o.vocab_size, o.model.context);
   if (fixed)
     return std::make_unique<TextTask>(o.data, o.val, *fixed, o.val_fraction, o.model.context);
   return std::make_unique<TextTask>(o.data, o.val, o.tokenizer, o.val_fraction, o.model.context);

@@ -16,8 +16,10 @@ namespace attn {
 
 struct TrainOptions {
   // data
-  std::string task = "copy";  // copy | recall | text
+  std::string task = "copy";  // copy | recall | text | tokens
   std::string data, val, tokenizer = "char";
+  std::string data_dir;        // tokens: a prepared dataset folder (attn prepare, or nanoGPT's)
+  int64_t vocab_size = 0;      // tokens: the vocabulary of a nanoGPT folder (no dataset.json)
   double val_fraction = 0.1;
   int64_t copy_symbols = 10, copy_min_len = 1, copy_max_len = 16;
   int64_t recall_keys = 16, recall_values = 16, recall_min_pairs = 2, recall_max_pairs = 8;

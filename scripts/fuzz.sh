@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 missing=()
-for p in clang libclang-rt-14-dev libdnnl-dev nlohmann-json3-dev libcli11-dev; do
+for p in clang libclang-rt-14-dev libdnnl-dev nlohmann-json3-dev libcli11-dev libsentencepiece-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
@@ -24,7 +24,7 @@ out=build-fuzz
 mkdir -p "$out/obj"
 flags=(-std=c++20 -O1 -g -fopenmp -I. -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined)
 sources=(engine/*.cpp engine/ops/*.cpp attention/*.cpp nn/*.cpp nn/variants/*.cpp apps/tokenizer.cpp
-         apps/csv.cpp apps/listops.cpp apps/memory_estimate.cpp apps/option_ranges.cpp apps/run_options.cpp
+         apps/subword_model.cpp apps/csv.cpp apps/listops.cpp apps/memory_estimate.cpp apps/option_ranges.cpp apps/run_options.cpp
          tests/fuzz/targets.cpp)
 # Objects are rebuilt when their source or any header changed (a header's constant, such as a
 # size limit, changes what every file that includes it does).
@@ -51,7 +51,7 @@ for entry in "${targets[@]}"; do
   read -r target name max_len <<< "$entry"
   bin="$out/fuzz_$name"
   clang++ "${flags[@]/fuzzer-no-link/fuzzer}" -DATTN_FUZZ_TARGET="$target" tests/fuzz/fuzz_main.cpp \
-    "${objects[@]}" -ldnnl -o "$bin"
+    "${objects[@]}" -ldnnl -lsentencepiece -lsentencepiece_train -o "$bin"
   work="$out/corpus_$name"
   mkdir -p "$work" "tests/fuzz/regressions/$name"
   cp -n tests/fuzz/corpus/$name/* "$work/" 2>/dev/null || true

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 attn = sys.argv[1]
-SUBCOMMANDS = ["train", "sample", "eval", "classify", "compare", "bench", "attention-map", "op", "plot"]
+SUBCOMMANDS = ["train", "prepare", "sample", "eval", "classify", "compare", "bench", "attention-map", "op", "plot"]
 OPTION = re.compile(r"^\s+(?:-\w,)?--([\w-]+) (INT|UINT|FLOAT|BOOLEAN)\b(.*)$")
 RANGE = re.compile(r":([\[(])(-?[\d.e+]+), (-?[\d.e+]+)([\])])")
 

@@ -376,7 +376,7 @@ expect_error "attention-map: synthetic model needs ids" "give its input as --ids
 
 # 8. Every option of every subcommand has a description in --help (on its line, or on the
 # next one when the option's name is long).
-undescribed=$(for c in train sample eval classify compare bench attention-map op plot; do
+undescribed=$(for c in train prepare sample eval classify compare bench attention-map op plot; do
   "$attn" "$c" --help | awk -v cmd="$c" '
     pending != "" { if ($0 !~ /^                    +[^ -]/) print cmd ": " pending; pending = "" }
     /^  +-/ {  # described: text after two spaces, or text from column 31 (the name column)
