@@ -181,6 +181,25 @@ for task in "--data $work/text.txt --context 16" "--task copy"; do
   rm -rf "$work/ga_big" "$work/ga_acc"
 done
 
+# 4b3. Real corpora: prepare a folder with a BPE vocabulary, train from the memory-mapped
+# token files (bits per byte reported), sample after the dataset folder is gone (the
+# tokenizer lives in the checkpoint); a nanoGPT folder (train.bin/val.bin only) with --vocab-size.
+mkdir -p "$work/corpus"
+for i in 1 2 3; do python3 -c "print(('Line %d of the corpus: the quick brown fox, caf\u00e9. ' * 30 + '\n') * 20)" > "$work/corpus/part$i.txt"; done
+"$attn" prepare "$work/corpus" --out "$work/ds" --tokenizer bpe --vocab-size 320 > "$work/prepare.txt" 2>&1 &&
+  "$attn" train --data-dir "$work/ds" "${tiny[@]}" --context 16 --steps 6 --eval-interval 3 --out "$work/ds_run" > /dev/null &&
+  grep -q '"val_bpb"' "$work/ds_run/metrics.jsonl" && rm -rf "$work/ds" &&
+  [[ "$("$attn" sample --checkpoint "$work/ds_run/checkpoint.safetensors" --prompt "Line" --tokens 5 2>/dev/null)" == Line* ]] \
+  && pass "prepare (BPE) -> train --data-dir (val_bpb) -> sample without the dataset" \
+  || { fail "prepare (BPE) -> train --data-dir (val_bpb) -> sample without the dataset"; cat "$work/prepare.txt"; }
+expect_error "prepare: a folder that already exists" "already exists: choose another --out" prepare "$work/corpus" --out "$work/corpus"
+mkdir -p "$work/nanogpt"
+python3 -c 'import struct,sys; [open(sys.argv[1]+"/"+n,"wb").write(struct.pack("<%dH" % c, *[(i*7)%50 for i in range(c)])) for n,c in (("train.bin",4000),("val.bin",500))]' "$work/nanogpt"
+"$attn" train --data-dir "$work/nanogpt" --vocab-size 50 "${tiny[@]}" --context 16 --steps 4 --out "$work/ng_run" > /dev/null &&
+  [[ "$("$attn" sample --checkpoint "$work/ng_run/checkpoint.safetensors" --prompt 7,14 --tokens 4 2>/dev/null | wc -w)" == 4 ]] \
+  && pass "a nanoGPT folder trains with --vocab-size and samples token ids" || fail "a nanoGPT folder trains with --vocab-size and samples token ids"
+expect_error "a nanoGPT folder without --vocab-size" "give the vocabulary size with --vocab-size" train --data-dir "$work/nanogpt" --out "$work/ng2"
+
 # 4c. SIGTERM (kill, a scheduler, a shutdown) stops like Ctrl-C: a checkpoint at the end of the
 # step, exit 143, and --resume continues with the uninterrupted losses.
 "$attn" train "${tiny[@]}" --steps 1500 --out "$work/term_full" || fail "uninterrupted run for SIGTERM"
