@@ -20,7 +20,7 @@ struct PrepareOptions {
   std::string tokenizer = "bpe";    // char | byte | bpe | unigram
   int64_t vocab_size = 8192;        // bpe, unigram
   double val_fraction = 0.1;        // the last share of the corpus's bytes
-  double sample_mb = 100;           // bpe, unigram: training sample, spread over the corpus
+  double sample_mb = 20;            // bpe, unigram: training sample, spread over the corpus
   std::string dtype = "auto";       // auto | uint16 | uint32
   int threads = 0;
   bool quiet = false;

@@ -3,7 +3,9 @@
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
+#include <algorithm>
 #include <sstream>
+#include <string_view>
 #include <stdexcept>
 
 namespace attn {
@@ -58,11 +60,27 @@ SubwordModel SubwordModel::load(const std::string& serialized) {
 
 int64_t SubwordModel::vocab_size() const { return processor_->GetPieceSize(); }
 
+// Line by line: SentencePiece's encoder is built for sentences and its time and memory grow
+// faster than linearly with the length of one input (a 4 MB block took minutes and hundreds
+// of MB). No piece spans a line break (the vocabulary is trained on lines; "\n" itself is a
+// byte-fallback token), so the ids are those of the whole text. A line longer than 64 KB is
+// cut at a UTF-8 character boundary.
 std::vector<int32_t> SubwordModel::encode(const std::string& text) const {
+  constexpr size_t kMaxPiece = 1 << 16;
+  std::vector<int32_t> out;
   std::vector<int> ids;
-  const auto status = processor_->Encode(text, &ids);
-  if (!status.ok()) throw std::runtime_error("SentencePiece could not encode: " + status.ToString());
-  return {ids.begin(), ids.end()};
+  for (size_t start = 0; start < text.size();) {
+    size_t end = std::min(text.find('\n', start), text.size() - 1) + 1;  // through the newline
+    if (end - start > kMaxPiece) {
+      end = start + kMaxPiece;
+      while (end > start + 1 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+    }
+    const auto status = processor_->Encode(std::string_view(text).substr(start, end - start), &ids);
+    if (!status.ok()) throw std::runtime_error("SentencePiece could not encode: " + status.ToString());
+    out.insert(out.end(), ids.begin(), ids.end());
+    start = end;
+  }
+  return out;
 }
 
 std::string SubwordModel::decode(const std::vector<int32_t>& ids) const {
