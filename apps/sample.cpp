@@ -182,8 +182,12 @@ int run_eval(const std::string& checkpoint, const std::string& data, int64_t bat
   if (!std::isfinite(loss) || !std::isfinite(std::exp(loss)))
     throw std::runtime_error(checkpoint + ": the loss on " + data + " is " + std::to_string(loss) +
                              ", whose perplexity is not a finite number");
+  // Bits per byte over the text the scored tokens stand for (targets 1 .. counted).
+  const std::vector<int32_t> scored(ids.begin() + 1, ids.begin() + 1 + counted);
+  const double bytes = static_cast<double>(tok.decode(scored).size());
   const nlohmann::json result = {{"checkpoint", checkpoint}, {"data", data}, {"tokens", counted},
-                                 {"loss", loss}, {"perplexity", std::exp(loss)}};
+                                 {"loss", loss}, {"perplexity", std::exp(loss)},
+                                 {"bpb", loss * static_cast<double>(counted) / std::log(2.0) / bytes}};
   std::printf("%s\n", result.dump().c_str());
   return 0;
 }
