@@ -86,7 +86,15 @@ DatasetInfo read_dataset_info(const std::string& dir, int64_t vocab_size) {
     info.description = {{"format", "nanogpt"}, {"dtype", "uint16"}, {"vocab_size", vocab_size}};
     return info;
   }
-  const nlohmann::json j = parse_untrusted_json(read_regular_file(meta, "a dataset description", 64 << 20), meta);
+  DatasetInfo parsed = dataset_info_from_json(read_regular_file(meta, "a dataset description", 64 << 20), meta,
+                                               vocab_size);
+  parsed.dir = dir;
+  return parsed;
+}
+
+DatasetInfo dataset_info_from_json(const std::string& text, const std::string& meta, int64_t vocab_size) {
+  DatasetInfo info;
+  const nlohmann::json j = parse_untrusted_json(text, meta);
   if (!j.is_object() || !j.contains("vocab_size") || !j["vocab_size"].is_number_integer() ||
       !j.contains("dtype") || !j["dtype"].is_string())
     fail(meta, "needs vocab_size (an integer) and dtype (uint16 or uint32)");

@@ -48,6 +48,10 @@ struct DatasetInfo {
   nlohmann::json description;     // dataset.json as read (or made for a nanoGPT folder)
 };
 
+// The description in dataset.json's text (`source` names it in errors; also the fuzzer's
+// entry): vocab_size and dtype consistent, the tokenizer kept as JSON for the caller.
+DatasetInfo dataset_info_from_json(const std::string& text, const std::string& source, int64_t vocab_size);
+
 // Reads dir/dataset.json, or treats a folder of train.bin + val.bin as nanoGPT's uint16 with
 // `vocab_size` (0: refuse, asking for --vocab-size). Throws naming the file and the problem.
 DatasetInfo read_dataset_info(const std::string& dir, int64_t vocab_size);

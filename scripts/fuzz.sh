@@ -24,7 +24,7 @@ out=build-fuzz
 mkdir -p "$out/obj"
 flags=(-std=c++20 -O1 -g -fopenmp -I. -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined)
 sources=(engine/*.cpp engine/ops/*.cpp attention/*.cpp nn/*.cpp nn/variants/*.cpp apps/tokenizer.cpp
-         apps/subword_model.cpp apps/csv.cpp apps/listops.cpp apps/memory_estimate.cpp apps/option_ranges.cpp apps/run_options.cpp
+         apps/subword_model.cpp apps/token_files.cpp apps/csv.cpp apps/listops.cpp apps/memory_estimate.cpp apps/option_ranges.cpp apps/run_options.cpp
          tests/fuzz/targets.cpp)
 # Objects are rebuilt when their source or any header changed (a header's constant, such as a
 # size limit, changes what every file that includes it does).
@@ -45,7 +45,8 @@ wait
 # target  corpus name  largest input: each reaches its format's limits (a .npy header of 64 KiB,
 # a checkpoint with a tokenizer, optimizer state and a weight average, JSON of nesting depth).
 targets=("npy_reader npy 70000" "checkpoint_reader safetensors 262144" "json_reader json 65536"
-         "utf8_tokenizer utf8 16384" "csv_reader csv 65536" "listops_tsv_reader tsv 65536")
+         "utf8_tokenizer utf8 16384" "csv_reader csv 65536" "listops_tsv_reader tsv 65536"
+         "subword_model_reader spm 1048576")
 status=0
 for entry in "${targets[@]}"; do
   read -r target name max_len <<< "$entry"

@@ -1,6 +1,8 @@
 """Every numeric option of every attn subcommand states its range in --help, and values just
 outside each end (and NaN, infinity and junk) are refused before any work, naming the option.
     python3 option_edges.py path/to/attn      (prints one line per failure, then a summary)"""
+import concurrent.futures
+import os
 import re
 import subprocess
 import sys
@@ -16,6 +18,11 @@ def refused(sub, name, value):
     return r.returncode != 0 and f"--{name}" in r.stderr + r.stdout
 
 
+# Under the sanitizers (a slow debug build) only the two edges of each range: the checks of
+# non-numbers are the same code for every option and run in the optimised build.
+EDGES_ONLY = "ASAN_OPTIONS" in os.environ
+
+
 def outside_values(kind, open_, lo, hi, close):
     """Values just outside [lo, hi] (or the open ends), then values that are never numbers."""
     if kind in ("INT", "UINT"):
@@ -24,10 +31,11 @@ def outside_values(kind, open_, lo, hi, close):
         lo, hi = float(lo), float(hi)
         values = [repr(lo - 1e-6 * max(1, abs(lo))) if open_ == "[" else repr(lo),
                   repr(hi + 1e-6 * max(1, abs(hi))) if close == "]" else repr(hi), "nan", "inf", "1x"]
-    return values
+    return values[:2] if EDGES_ONLY else values
 
 
 cases = failures = 0
+pool = concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
 for sub in SUBCOMMANDS:
     help_text = subprocess.run([attn, sub, "--help"], capture_output=True, text=True).stdout
     for line in help_text.splitlines():
@@ -44,9 +52,9 @@ for sub in SUBCOMMANDS:
             failures += 1
             print(f"FAIL attn {sub} --{name}: no range stated in --help ({line.strip()})")
             continue
-        for value in values:
+        for value, ok in zip(values, pool.map(lambda v: refused(sub, name, v), values)):
             cases += 1
-            if not refused(sub, name, value):
+            if not ok:
                 failures += 1
                 print(f"FAIL attn {sub} --{name}={value} was not refused with a message naming it")
 print(f"option edges: {cases} cases, {failures} failures")

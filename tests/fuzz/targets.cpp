@@ -7,6 +7,8 @@
 #include "apps/listops.h"
 #include "apps/memory_estimate.h"
 #include "apps/option_ranges.h"
+#include "apps/subword_model.h"
+#include "apps/token_files.h"
 #include "apps/tokenizer.h"
 #include "engine/npy.h"
 #include "nn/checkpoint.h"
@@ -100,6 +102,20 @@ void json_reader(const uint8_t* data, size_t size) {
       c.validate();
     } catch (const std::exception&) {
     }
+    try {  // as dataset.json; its tokenizer is then built as train --data-dir does
+      const DatasetInfo info = dataset_info_from_json(text_of(data, size), "fuzz/dataset.json", 0);
+      if (!info.tokenizer.is_null()) Tokenizer::from_json(info.tokenizer);
+    } catch (const std::exception&) {
+    }
+  } catch (const std::exception&) {
+  }
+}
+
+void subword_model_reader(const uint8_t* data, size_t size) {
+  try {
+    const SubwordModel model = SubwordModel::load(text_of(data, size));
+    const auto ids = model.encode("Pierre's caf\xC3\xA9, \xF0\x9F\x98\x80\n\xFF x");
+    (void)model.decode(ids);
   } catch (const std::exception&) {
   }
 }

@@ -16,7 +16,9 @@ void checkpoint_reader(const uint8_t* data, size_t size);   // parse_checkpoint,
 void utf8_tokenizer(const uint8_t* data, size_t size);      // decode_utf8 + char tokenizer
 void csv_reader(const uint8_t* data, size_t size);          // label,text CSV (app's limits)
 void listops_tsv_reader(const uint8_t* data, size_t size);  // LRA ListOps TSV + evaluator
-void json_reader(const uint8_t* data, size_t size);         // parse_untrusted_json + tokenizer
-                                                            // and options checks on it
+void json_reader(const uint8_t* data, size_t size);         // parse_untrusted_json + tokenizer,
+                                                            // config and dataset.json checks
+void subword_model_reader(const uint8_t* data, size_t size);  // a SentencePiece model (as in a
+                                                              // checkpoint), then encode/decode
 
 }  // namespace attn::fuzz

@@ -40,4 +40,6 @@ TEST_CASE("saved fuzz inputs replay without crashing") {
             replay(kRoot + "/corpus/tsv", attn::fuzz::listops_tsv_reader) > 0);
   CHECK(replay(kRoot + "/regressions/json", attn::fuzz::json_reader) +
             replay(kRoot + "/corpus/json", attn::fuzz::json_reader) > 0);
+  CHECK(replay(kRoot + "/regressions/spm", attn::fuzz::subword_model_reader) +
+            replay(kRoot + "/corpus/spm", attn::fuzz::subword_model_reader) > 0);
 }
