@@ -192,6 +192,13 @@ for i in 1 2 3; do python3 -c "print(('Line %d of the corpus: the quick brown fo
   [[ "$("$attn" sample --checkpoint "$work/ds_run/checkpoint.safetensors" --prompt "Line" --tokens 5 2>/dev/null)" == Line* ]] \
   && pass "prepare (BPE) -> train --data-dir (val_bpb) -> sample without the dataset" \
   || { fail "prepare (BPE) -> train --data-dir (val_bpb) -> sample without the dataset"; cat "$work/prepare.txt"; }
+# Token-file runs resume exactly: the windows come from the run's saved data RNG.
+"$attn" prepare "$work/corpus" --out "$work/ds_char" --tokenizer char --quiet &&
+  "$attn" train --data-dir "$work/ds_char" "${tiny[@]}" --context 16 --steps 10 --out "$work/tf_full" > /dev/null &&
+  "$attn" train --data-dir "$work/ds_char" "${tiny[@]}" --context 16 --steps 10 --stop-after 4 --out "$work/tf_split" > /dev/null &&
+  "$attn" train --resume --out "$work/tf_split" --quiet --threads 2 > /dev/null &&
+  diff <(losses "$work/tf_full/metrics.jsonl") <(losses "$work/tf_split/metrics.jsonl") > /dev/null \
+  && pass "a token-file run resumes with the uninterrupted losses" || fail "a token-file run resumes with the uninterrupted losses"
 expect_error "prepare: a folder that already exists" "already exists: choose another --out" prepare "$work/corpus" --out "$work/corpus"
 mkdir -p "$work/nanogpt"
 python3 -c 'import struct,sys; [open(sys.argv[1]+"/"+n,"wb").write(struct.pack("<%dH" % c, *[(i*7)%50 for i in range(c)])) for n,c in (("train.bin",4000),("val.bin",500))]' "$work/nanogpt"
