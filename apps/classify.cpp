@@ -15,7 +15,9 @@
 #include "apps/memory_estimate.h"
 #include "apps/option_ranges.h"
 #include "apps/options_json.h"
+#include "apps/rank_resume.h"
 #include "apps/trainer.h"
+#include "apps/world.h"
 #include "engine/cpu_share.h"
 #include "engine/parallel.h"
 #include "engine/tape.h"
@@ -53,7 +55,9 @@ Evaluation evaluate(EncoderClassifier& model, const Dataset& d, int64_t classes,
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
     return d.tokens[a].size() < d.tokens[b].size();
   });
+  World& world = World::get();  // data-parallel ranks take every ranks-th batch, then sum
   for (int64_t i0 = 0; i0 < static_cast<int64_t>(d.labels.size()); i0 += batch) {
+    if (i0 / batch % world.size() != world.rank()) continue;
     std::vector<int64_t> index;
     for (int64_t i = i0; i < std::min<int64_t>(i0 + batch, d.labels.size()); ++i) index.push_back(order[i]);
     Ids ids, labels;
@@ -72,6 +76,15 @@ Evaluation evaluate(EncoderClassifier& model, const Dataset& d, int64_t classes,
     }
   }
   model.train();
+  if (!world.single()) {
+    std::vector<double> sums = {loss_sum, static_cast<double>(correct)};
+    for (const auto& row : e.confusion) sums.insert(sums.end(), row.begin(), row.end());
+    world.sum(sums.data(), static_cast<int64_t>(sums.size()), "evaluation", -1);
+    loss_sum = sums[0], correct = static_cast<int64_t>(sums[1]);
+    for (int64_t t = 0; t < classes; ++t)
+      for (int64_t p = 0; p < classes; ++p)
+        e.confusion[t][p] = static_cast<int64_t>(sums[2 + t * classes + p]);
+  }
   e.accuracy = static_cast<double>(correct) / std::max<size_t>(1, d.labels.size());
   e.loss = loss_sum / std::max<size_t>(1, d.labels.size());
   return e;
@@ -98,7 +111,13 @@ class ClassifierTraining : public TrainingTask {
   Tensor loss(int64_t step, Rng& data_rng, int64_t& tokens, double& weight) override {
     const int64_t pool = curriculum_pool(step, o_.curriculum,
                                          static_cast<int64_t>(by_length_.size()), o_.batch);
-    const std::vector<int64_t> index = draw_batch(by_length_, pool, o_.batch, o_.bucket, data_rng);
+    // The global batch's draw, the same on every rank; this rank keeps its own slice.
+    const World& world = World::get();
+    std::vector<int64_t> index =
+        draw_batch(by_length_, pool, o_.batch * world.size(), o_.bucket, data_rng);
+    if (!world.single())
+      index = std::vector<int64_t>(index.begin() + world.rank() * o_.batch,
+                                   index.begin() + (world.rank() + 1) * o_.batch);
     Ids ids, labels;
     std::vector<int32_t> lengths;
     pack(data_.train, index, o_.model.context, cls_token_, ids, lengths, labels);
@@ -135,6 +154,7 @@ TrainerOptions trainer_options(const ClassifyOptions& o) {
   t.keep_checkpoints = o.keep_checkpoints, t.skip_nonfinite = o.skip_nonfinite,
   t.divergence = o.divergence, t.divergence_steps = o.divergence_steps, t.quiet = o.quiet;
   t.progress = o.progress;
+  t.rank_timeout = o.rank_timeout, t.sync_check = o.sync_check, t.bucket_mb = o.bucket_mb;
   return t;
 }
 
@@ -260,11 +280,16 @@ int run_classify(ClassifyOptions o, const RunStart& start, RunSummary* summary) 
   if (start.resume) {
     ckpt = std::make_unique<Checkpoint>(read_run_checkpoint(o.out, "classify"));
     const ClassifyOptions given = o;  // the saved run, with what the command line may change
-    o = resume_options(checked_saved_options(*ckpt), nlohmann::json(given), start.given_fields,
-                       start.spellings).get<ClassifyOptions>();
+    RunStart adapted = start;
+    nlohmann::json saved = checked_saved_options(*ckpt);
+    adapt_to_ranks(saved, *ckpt, adapted, given.grad_accum, "classify");
+    o = resume_options(saved, nlohmann::json(given), adapted.given_fields, adapted.spellings)
+            .get<ClassifyOptions>();
     o.threads = given.threads, o.out = given.out, o.quiet = given.quiet;
     o.stop_after = given.stop_after, o.skip_nonfinite = given.skip_nonfinite;
     o.divergence = given.divergence, o.divergence_steps = given.divergence_steps;
+    o.rank_timeout = given.rank_timeout, o.sync_check = given.sync_check;
+    o.bucket_mb = given.bucket_mb;
     if (o.steps < ckpt->state.step)
       throw std::invalid_argument("--steps " + std::to_string(o.steps) + " is behind the run, "
                                   "which is at step " + std::to_string(ckpt->state.step));
@@ -280,7 +305,8 @@ int run_classify(ClassifyOptions o, const RunStart& start, RunSummary* summary) 
   const nlohmann::json extra = {{"options", o}, {"task", {{"kind", "classify"}, {"classes", data.classes}}}};
   RunSummary run;
   const int code = run_trainer(training, trainer_options(o), extra, ckpt.get(), &run);
-  if (run.finished) report(o, data, training.last(), majority, run.seconds);
+  if (run.finished && World::get().rank() == 0)  // eval.json and the table: rank 0 alone
+    report(o, data, training.last(), majority, run.seconds);
   if (summary) {
     run.variant = o.model.attention;
     run.accuracy = training.last().accuracy;

@@ -40,6 +40,10 @@ struct ClassifyOptions {
   bool skip_nonfinite = false;   // skip a step whose loss or gradient is not finite, instead of stopping
   double divergence = 4;          // stop when the loss stays above this x its minimum (0: off)
   int64_t divergence_steps = 10;  // ... for this many steps in a row
+  // Data-parallel runs under mpirun (apps/world.h): not saved, may change on --resume.
+  double rank_timeout = 60;  // seconds a rank waits for the others before ending the job
+  int64_t sync_check = 100;  // steps between comparisons of the ranks' parameters
+  double bucket_mb = 4;      // gradient buckets reduced during the backward (0: one at the end)
   bool progress = false;         // with quiet: still the live progress line on a terminal (compare)
   bool eval_only = false;        // evaluate `checkpoint` instead of training
   std::string checkpoint;

@@ -15,6 +15,19 @@ std::string read_text_file(const std::string& path) {
   return text;
 }
 
+Batch batch_rows(const Batch& b, int64_t first, int64_t count) {
+  const int64_t T = b.inputs.shape.at(1);
+  if (first < 0 || count < 0 || first + count > b.inputs.shape[0])
+    throw std::out_of_range("batch_rows: rows [" + std::to_string(first) + ", " +
+                            std::to_string(first + count) + ") of a batch of " +
+                            std::to_string(b.inputs.shape[0]));
+  auto rows = [&](const Ids& ids) {
+    return Ids{{count, T}, std::vector<int32_t>(ids.values.begin() + first * T,
+                                                ids.values.begin() + (first + count) * T)};
+  };
+  return {rows(b.inputs), rows(b.targets)};
+}
+
 TextTask::TextTask(const std::string& path, const std::string& val_path, const std::string& kind,
                    double val_fraction, int64_t context)
     : path_(path) {

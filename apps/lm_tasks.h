@@ -22,6 +22,8 @@ namespace attn {
 struct Batch {
   Ids inputs, targets;  // [B, T]; target -1 is not scored
 };
+// Rows [first, first + count) of a batch: a data-parallel rank's slice of the global batch.
+Batch batch_rows(const Batch& b, int64_t first, int64_t count);
 
 class LMTask {
  public:

@@ -15,6 +15,7 @@
 #include "apps/run_plot.h"
 #include "apps/sample.h"
 #include "apps/train_lm.h"
+#include "apps/world.h"
 #include "engine/parallel.h"
 #include "nn/attention_layer.h"
 
@@ -96,6 +97,14 @@ void add_loop_options(CLI::App* c, Options& o, bool& resume, const std::string& 
                 "(0: never)")->capture_default_str();
   c->add_option("--divergence-steps", o.divergence_steps,
                 "... for this many steps in a row")->capture_default_str();
+  c->add_option("--rank-timeout", o.rank_timeout,
+                "mpirun: seconds a rank waits for the others before it ends the job, naming the "
+                "missing rank")->capture_default_str();
+  c->add_option("--sync-check", o.sync_check,
+                "mpirun: steps between checks that all ranks hold the same parameters")->capture_default_str();
+  c->add_option("--bucket-mb", o.bucket_mb,
+                "mpirun: gradient buckets summed while the backward pass runs (0: one sum "
+                "after it)")->capture_default_str();
 }
 
 void add_train(CLI::App& app, TrainOptions& o, bool& resume) {
@@ -305,6 +314,7 @@ int run_compare_command(Commands& c) {
 
 int dispatch(const CLI::App& app, Commands& c) {
   set_threads(c.threads);
+  prepare_ranks(app.got_subcommand("train") || app.got_subcommand("classify"));
   if (app.got_subcommand("train")) {
     if (!c.train.data.empty()) c.train.task = "text";
     if (!c.train.data_dir.empty()) c.train.task = "tokens";
@@ -331,9 +341,21 @@ int dispatch(const CLI::App& app, Commands& c) {
   return 0;
 }
 
+int run_command(const CLI::App& app, Commands& commands) {
+  try {
+    return dispatch(app, commands);
+  } catch (const nlohmann::json::exception& ex) {  // a file's JSON of an unexpected shape
+    return report_error(std::string("a JSON document read from a file is not as attn wrote "
+                                    "it: ") + ex.what());
+  } catch (const std::exception& ex) {
+    return report_error(ex.what());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  World::init(&argc, &argv);
   CLI::App app{"attn: train small transformers on a CPU and compare attention operators.\n" +
                variants_help()};
   app.require_subcommand(1);
@@ -345,16 +367,15 @@ int main(int argc, char** argv) {
   add_compare(app, commands);
   add_bench_and_inspection(app, commands);
   apply_option_ranges(app);
-  CLI11_PARSE(app, argc, argv);
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear at once in logs too
   try {
-    return dispatch(app, commands);
-  } catch (const nlohmann::json::exception& ex) {  // a file's JSON of an unexpected shape
-    std::fprintf(stderr, "attn: error: a JSON document read from a file is not as attn wrote "
-                 "it: %s\n", ex.what());
-    return 2;
-  } catch (const std::exception& ex) {
-    std::fprintf(stderr, "attn: error: %s\n", ex.what());
-    return 2;
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    World::finalize();
+    return code;
   }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear at once in logs too
+  const int code = run_command(app, commands);
+  World::finalize();
+  return code;
 }

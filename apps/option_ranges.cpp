@@ -125,6 +125,9 @@ const std::vector<OptionRange>& option_table() {
       {"", "--threads", whole_numbers(0, 1024)},
       {"", "--divergence", reals('[', 0, 1e6, ']')},
       {"", "--divergence-steps", whole_numbers(1, 1000000)},
+      {"", "--rank-timeout", reals('[', 1, 86400, ']')},
+      {"", "--sync-check", whole_numbers(1, kForever)},
+      {"", "--bucket-mb", reals('[', 0, 4096, ']')},
       // sample and eval.
       {"", "--tokens", whole_numbers(0, 1'000'000'000)},
       {"", "--temperature", reals('[', 0, 100, ']')},

@@ -7,9 +7,11 @@
 #include "apps/memory_estimate.h"
 #include "apps/option_ranges.h"
 #include "apps/options_json.h"
+#include "apps/rank_resume.h"
 #include "apps/run_options.h"
 #include "apps/token_files.h"
 #include "apps/trainer.h"
+#include "apps/world.h"
 #include "engine/cpu_share.h"
 #include "engine/parallel.h"
 #include "engine/tape.h"
@@ -63,15 +65,22 @@ class LanguageModelTraining : public TrainingTask {
   ParameterArena& arena() override { return model_.arena(); }
   const ModelConfig& model_config() const override { return o_.model; }
   Rng& dropout_rng() override { return model_.dropout_rng(); }
+  // Every rank draws the whole global batch (ranks x batch rows, the same draw everywhere)
+  // and keeps its own rows: no indices travel, and 2 ranks x batch B see the batch that one
+  // process with batch 2B (or with --grad-accum 2) sees.
   Tensor loss(int64_t, Rng& data_rng, int64_t& tokens, double& weight) override {
-    Batch b = task_.batch(false, o_.batch, o_.model.context, data_rng);
+    const World& world = World::get();
+    Batch b = task_.batch(false, o_.batch * world.size(), o_.model.context, data_rng);
+    if (!world.single()) b = batch_rows(b, world.rank() * o_.batch, o_.batch);
     tokens = o_.batch * o_.model.context;
     weight = static_cast<double>(std::count_if(b.targets.values.begin(), b.targets.values.end(),
                                                [](int32_t t) { return t >= 0; }));
     return model_.loss(b.inputs, b.targets);
   }
   EvalReport evaluate() override {
-    const EvalResult ev = attn::evaluate(model_, task_, o_.batch, o_.eval_iters, o_.seed + 999);
+    // Batches of the global batch's size: the ranks share them (attn::evaluate).
+    const int64_t batch = o_.batch * World::get().size();
+    const EvalResult ev = attn::evaluate(model_, task_, batch, o_.eval_iters, o_.seed + 999);
     EvalReport r;
     r.metrics = {{"val_loss", ev.loss}, {"val_ppl", std::exp(ev.loss)}};
     char text[128];
@@ -109,6 +118,7 @@ TrainerOptions trainer_options(const TrainOptions& o) {
   t.keep_checkpoints = o.keep_checkpoints, t.skip_nonfinite = o.skip_nonfinite,
   t.divergence = o.divergence, t.divergence_steps = o.divergence_steps, t.quiet = o.quiet;
   t.progress = o.progress;
+  t.rank_timeout = o.rank_timeout, t.sync_check = o.sync_check, t.bucket_mb = o.bucket_mb;
   return t;
 }
 
@@ -125,6 +135,8 @@ std::unique_ptr<LMTask> make_task(const TrainOptions& o, const Tokenizer* fixed)
   return std::make_unique<TextTask>(o.data, o.val, o.tokenizer, o.val_fraction, o.model.context);
 }
 
+// Data-parallel ranks evaluate every ranks-th batch (all draw every batch, so each sees the
+// batches one process would) and sum what they found.
 EvalResult evaluate(LanguageModel& model, const LMTask& task, int64_t batch, int64_t iters,
                     uint64_t seed) {
   NoGradGuard no_grad;
@@ -133,8 +145,10 @@ EvalResult evaluate(LanguageModel& model, const LMTask& task, int64_t batch, int
   Rng rng(seed);  // the same validation batches at every evaluation
   double loss = 0;
   int64_t correct = 0, scored = 0;
+  World& world = World::get();
   for (int64_t i = 0; i < iters; ++i) {
     Batch b = task.batch(true, batch, model.config().context, rng);
+    if (i % world.size() != world.rank()) continue;
     Tensor logits = model.forward(b.inputs);
     loss += cross_entropy(logits, b.targets).item();
     share_cpu();
@@ -149,6 +163,9 @@ EvalResult evaluate(LanguageModel& model, const LMTask& task, int64_t batch, int
     }
   }
   model.train(was_training);
+  double sums[3] = {loss, static_cast<double>(correct), static_cast<double>(scored)};
+  world.sum(sums, 3, "evaluation", -1);
+  loss = sums[0], correct = static_cast<int64_t>(sums[1]), scored = static_cast<int64_t>(sums[2]);
   return {loss / iters, task.reports_accuracy() && scored ? double(correct) / scored : -1.0};
 }
 
@@ -156,13 +173,17 @@ namespace {
 
 // The options of a resumed run: the saved ones, with what the command line may change.
 TrainOptions resumed_options(const TrainOptions& given, const Checkpoint& ckpt,
-                             const RunStart& start) {
-  TrainOptions o = resume_options(checked_saved_options(ckpt), nlohmann::json(given),
-                                  start.given_fields, start.spellings)
+                             RunStart start) {
+  nlohmann::json saved = checked_saved_options(ckpt);
+  adapt_to_ranks(saved, ckpt, start, given.grad_accum, "train");
+  TrainOptions o = resume_options(saved, nlohmann::json(given), start.given_fields,
+                                  start.spellings)
                        .get<TrainOptions>();
   o.threads = given.threads, o.out = given.out, o.quiet = given.quiet;
   o.stop_after = given.stop_after, o.skip_nonfinite = given.skip_nonfinite;
-    o.divergence = given.divergence, o.divergence_steps = given.divergence_steps;
+  o.divergence = given.divergence, o.divergence_steps = given.divergence_steps;
+  o.rank_timeout = given.rank_timeout, o.sync_check = given.sync_check;
+  o.bucket_mb = given.bucket_mb;
   o.model = ckpt.config;
   if (o.steps < ckpt.state.step)
     throw std::invalid_argument("--steps " + std::to_string(o.steps) + " is behind the run, "

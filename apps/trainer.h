@@ -38,6 +38,10 @@ struct TrainerOptions {
   bool quiet = false;
   bool progress = false;  // with quiet: still the live progress line, on a terminal (compare)
   uint64_t seed = 1;  // the data order's RNG starts from seed + 100
+  // Data-parallel runs (mpirun; apps/world.h, apps/gradient_sync.h):
+  double bucket_mb = 4;     // gradient buckets reduced during the backward pass (0: one at the end)
+  int64_t sync_check = 100; // steps between comparisons of the ranks' parameters
+  double rank_timeout = 60; // seconds any rank waits for the others before ending the job
 };
 
 // One evaluation: the fields it adds to metrics.jsonl and the words printed after "step N".

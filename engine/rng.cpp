@@ -37,6 +37,20 @@ float Rng::normal() {
   return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
 }
 
+void Rng::jump() {
+  // The published jump polynomial of xoshiro256 (Blackman and Vigna), as 4 words.
+  static constexpr uint64_t kJump[] = {0x180ec6d33cfd0aba, 0xd5a61266f0c9392c,
+                                       0xa9582618e03fc9aa, 0x39abdc4529b1661c};
+  std::array<uint64_t, 4> sum{};
+  for (uint64_t word : kJump)
+    for (int bit = 0; bit < 64; ++bit) {
+      if (word & (uint64_t{1} << bit))
+        for (int i = 0; i < 4; ++i) sum[i] ^= s_[i];
+      next_u64();
+    }
+  s_ = sum;
+}
+
 uint64_t Rng::below(uint64_t n) { return n == 0 ? 0 : next_u64() % n; }
 
 }  // namespace attn

@@ -14,6 +14,11 @@ class Rng {
   float uniform(float low, float high);   // [low, high)
   float normal();                         // mean 0, std 1 (Box-Muller)
   uint64_t below(uint64_t n);             // integer in [0, n)
+  // Advances the state by 2^128 draws (xoshiro256's jump polynomial): streams that start
+  // 0, 1, 2, ... jumps apart never overlap. Data-parallel rank r draws its dropout masks from
+  // the run's stream jumped r times; a jump commutes with drawing, so any rank's stream can
+  // be rebuilt from rank 0's saved state.
+  void jump();
   std::array<uint64_t, 4> state() const { return s_; }
   void set_state(const std::array<uint64_t, 4>& s) { s_ = s; }
 

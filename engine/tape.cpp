@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
+#include <unordered_set>
 
 namespace attn {
 namespace {
@@ -16,11 +17,39 @@ struct Tape {
   std::vector<Node> nodes;
   uint64_t next_id = 1;
   bool grad_enabled = true;
+  BackwardListener* listener = nullptr;
 };
 
 Tape& tape() {
   thread_local Tape t;
   return t;
+}
+
+// For each node k in [0, last], the leaves (tensors no node produced) whose first reader is
+// node k: once the reverse sweep has run node k, nothing adds to their gradients any more.
+std::vector<std::vector<const GradSlot*>> leaves_by_first_use(const std::vector<Node>& nodes,
+                                                              int64_t last) {
+  std::vector<std::vector<const GradSlot*>> first_read(static_cast<size_t>(last + 1));
+  std::unordered_set<const GradSlot*> seen;
+  for (int64_t k = 0; k <= last; ++k)
+    for (const Edge& e : nodes[k].in)
+      if (e.grad && e.grad->node_id == 0 && seen.insert(e.grad.get()).second)
+        first_read[k].push_back(e.grad.get());
+  return first_read;
+}
+
+// Node k's backward, naming the op and node when it throws; frees the output's gradient
+// once consumed (unless retained).
+void run_node_backward(Node& node, int64_t k) {
+  try {
+    node.backward(node);
+  } catch (const std::exception& e) {
+    const std::string where = std::string("backward of ") + op_name(node.op) + " (node " +
+                              std::to_string(k) + ", output " + to_string(node.out.shape) + ")";
+    clear_tape();  // frees `node`
+    throw std::runtime_error(where + ": " + e.what());
+  }
+  if (!node.out.grad->retain) node.out.grad->storage.reset();
 }
 
 }  // namespace
@@ -91,20 +120,23 @@ void backward(Tensor root, const Tensor& seed) {
 
   if (const char* dump = std::getenv("ATTN_TAPE"); dump && *dump == '1')
     std::fprintf(stderr, "%s", describe_tape().c_str());
+  const auto ready_after = t.listener ? leaves_by_first_use(t.nodes, start)
+                                      : std::vector<std::vector<const GradSlot*>>();
   for (int64_t k = start; k >= 0; --k) {
     Node& node = t.nodes[k];
-    if (!node.out.grad->has()) continue;  // nothing flows back through this node
-    try {
-      node.backward(node);
-    } catch (const std::exception& e) {
-      const std::string where = std::string("backward of ") + op_name(node.op) + " (node " +
-                                std::to_string(k) + ", output " + to_string(node.out.shape) + ")";
-      clear_tape();  // frees `node`
-      throw std::runtime_error(where + ": " + e.what());
+    if (node.out.grad->has()) run_node_backward(node, k);  // else nothing flows back
+    if (t.listener) {  // the leaves first read by node k are final now
+      for (const GradSlot* leaf : ready_after[k]) t.listener->leaf_ready(leaf);
+      t.listener->after_node();
     }
-    if (!node.out.grad->retain) node.out.grad->storage.reset();
   }
   clear_tape();
+}
+
+BackwardListener* set_backward_listener(BackwardListener* listener) {
+  BackwardListener* previous = tape().listener;
+  tape().listener = listener;
+  return previous;
 }
 
 void clear_tape() {

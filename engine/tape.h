@@ -90,6 +90,20 @@ Node* record(Op op, BackwardFn backward, Tensor& out, std::vector<Tensor> inputs
 // shape as root) is its incoming gradient. Clears the tape.
 void backward(Tensor root, const Tensor& seed = Tensor());
 
+// Told by backward() as its sweep goes: leaf_ready(slot) once no node left to run reads the
+// leaf `slot` (its gradient is final, so data-parallel training can start reducing it while
+// the rest of the backward runs, as PyTorch DDP's hooks and llm.c's per-layer reductions do),
+// and after_node() after every node (a chance to progress communication).
+class BackwardListener {
+ public:
+  virtual ~BackwardListener() = default;
+  virtual void leaf_ready(const GradSlot* slot) = 0;
+  virtual void after_node() = 0;
+};
+// Installs `listener` for this thread's backward() calls (nullptr: none); returns the
+// previous one.
+BackwardListener* set_backward_listener(BackwardListener* listener);
+
 void clear_tape();
 size_t tape_size();
 // One line per recorded node: index, op, output shape, bytes its saved state keeps alive

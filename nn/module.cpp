@@ -1,5 +1,8 @@
 #include "nn/module.h"
 
+#include <algorithm>
+#include <vector>
+
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -63,12 +66,24 @@ ParameterArena::ParameterArena(std::vector<NamedParameter> params) : params_(std
 
 void ParameterArena::zero_grad() { std::memset(grads_->data, 0, sizeof(float) * grads_->count); }
 
+// Summed in fixed blocks, then the blocks in order: the same bits with any thread count, so
+// data-parallel ranks with different core counts clip by the same factor.
 double ParameterArena::grad_norm() const {
-  double total = 0.0;
+  constexpr int64_t kBlock = 1 << 16;
   const float* g = grads_->data;
   const int64_t n = static_cast<int64_t>(grads_->count);
-#pragma omp parallel for simd reduction(+ : total)
-  for (int64_t i = 0; i < n; ++i) total += static_cast<double>(g[i]) * g[i];
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  std::vector<double> partial(static_cast<size_t>(blocks), 0.0);
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    double sum = 0.0;
+    const int64_t end = std::min(n, (b + 1) * kBlock);
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = b * kBlock; i < end; ++i) sum += static_cast<double>(g[i]) * g[i];
+    partial[b] = sum;
+  }
+  double total = 0.0;
+  for (double p : partial) total += p;
   return std::sqrt(total);
 }
 

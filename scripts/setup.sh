@@ -3,10 +3,13 @@
 #   scripts/setup.sh          build dependencies
 #   scripts/setup.sh --bench  also PyTorch (the benchmark peer) with OpenMP OpenBLAS
 set -euo pipefail
+# openmpi-bin, libopenmpi-dev: data-parallel training under mpirun (apps/world.h); iproute2:
+# the two-network-namespace test (tests/apps/test_mpi.sh).
 # ocl-icd-opencl-dev: oneDNN's CMake config looks for OpenCL even in a CPU-only build, and
 # apt only recommends it (the script installs without recommends).
 packages=(meson ninja-build g++ pkg-config cmake libdnnl-dev ocl-icd-opencl-dev doctest-dev
-          libcli11-dev nlohmann-json3-dev libstb-dev libsentencepiece-dev)
+          libcli11-dev nlohmann-json3-dev libstb-dev libsentencepiece-dev
+          openmpi-bin libopenmpi-dev iproute2)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-torch libopenblas0-openmp python3-numpy)
 fi

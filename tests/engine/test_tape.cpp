@@ -1,4 +1,6 @@
 #include "tests/helpers.h"
+#include <map>
+#include <vector>
 
 using namespace attn;
 using namespace attn::test;
@@ -113,4 +115,45 @@ TEST_CASE("an error inside a backward names the op and its output") {
   record(Op::LAYERNORM, [](Node&) { throw std::runtime_error("boom"); }, out, {x});
   CHECK_THROWS_WITH(backward(sum(out)), doctest::Contains("backward of layernorm (node 0, output [2]): boom"));
   CHECK(tape_size() == 0);
+}
+
+// Records, for each leaf the tape reports final, a copy of its gradient at that moment.
+struct FinalGradients : BackwardListener {
+  std::vector<std::pair<const GradSlot*, std::vector<float>>> seen;
+  int nodes = 0;
+  std::map<const GradSlot*, Tensor> leaves;
+  void leaf_ready(const GradSlot* slot) override {
+    Tensor leaf = leaves.at(slot);
+    const float* g = leaf.grad().data();
+    seen.emplace_back(slot, std::vector<float>(g, g + leaf.numel()));
+  }
+  void after_node() override { ++nodes; }
+};
+
+TEST_CASE("the backward listener hears each leaf once, when its gradient is final") {
+  // a feeds the first and the last op; b only the middle one; c is a constant.
+  Tensor a = Tensor::from({3}, {1, -2, 3}).requires_grad_();
+  Tensor b = Tensor::from({3}, {0.5f, 2, -1}).requires_grad_();
+  Tensor c = Tensor::from({3}, {4, 5, 6});
+  FinalGradients listener;
+  listener.leaves = {{a.grad_slot().get(), a}, {b.grad_slot().get(), b}};
+  Tensor h = exp(a);                      // node 0: reads a
+  Tensor u = mul(add(h, b), c);           // nodes 1, 2: read b
+  Tensor loss = sum(mul(u, a));           // nodes 3, 4: read a again
+  CHECK(set_backward_listener(&listener) == nullptr);
+  backward(loss);
+  CHECK(set_backward_listener(nullptr) == &listener);
+  CHECK(listener.nodes == 5);
+  REQUIRE(listener.seen.size() == 2);
+  CHECK(listener.seen[0].first == b.grad_slot().get());  // b is final first (read in the middle)
+  CHECK(listener.seen[1].first == a.grad_slot().get());  // a only once node 0 has run
+  for (auto& [slot, grad] : listener.seen) {
+    Tensor leaf = listener.leaves.at(slot);
+    for (int64_t i = 0; i < leaf.numel(); ++i) CHECK(grad[i] == leaf.grad().data()[i]);
+  }
+  // Without a listener backward tells nobody.
+  listener.seen.clear();
+  a.zero_grad();
+  backward(sum(mul(a, a)));
+  CHECK(listener.seen.empty());
 }

@@ -147,3 +147,18 @@ TEST_CASE("views share storage: reshape is free and arena views work") {
   CHECK(v.data() == arena->data + 4);
   CHECK_THROWS_WITH(Tensor::view_of(arena, 5, {2, 3}), doctest::Contains("exceeds storage"));
 }
+
+TEST_CASE("Rng::jump starts a distinct stream that commutes with drawing") {
+  // Data-parallel rank r draws dropout masks from the run's stream jumped r times; rebuilding
+  // rank r's stream from rank 0's saved state needs jump(draw^n(s)) == draw^n(jump(s)).
+  Rng jumped_first(42), drawn_first(42), plain(42);
+  jumped_first.jump();
+  for (int i = 0; i < 1000; ++i) jumped_first.next_u64(), drawn_first.next_u64();
+  drawn_first.jump();
+  CHECK(jumped_first.state() == drawn_first.state());
+  Rng other(42);
+  other.jump();
+  int equal = 0;
+  for (int i = 0; i < 1000; ++i) equal += other.next_u64() == plain.next_u64();
+  CHECK(equal == 0);  // no draw in common with the stream it jumped from
+}
