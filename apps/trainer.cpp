@@ -174,6 +174,7 @@ int TrainingLoop::run(RunSummary* summary) {
     }
     share_cpu();
     announced_step_ = state_.step;
+    world_.set_step(state_.step + 1);
     const auto step_start = Clock::now();
     float loss_value = 0;
     double norm = 0;

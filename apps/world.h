@@ -36,6 +36,8 @@ class World {
   int size() const { return size_; }
   int local_size() const { return local_size_; }  // ranks on this machine
   bool single() const { return size_ == 1; }
+  // The step the trainer is in, for messages of phases that do not know it (evaluation).
+  void set_step(int64_t step);
   // Seconds any wait may last before the job is ended (--rank-timeout).
   void set_timeout(double seconds) { timeout_ = seconds; }
   double timeout() const { return timeout_; }
@@ -45,7 +47,8 @@ class World {
   // it when rank 0 does not answer. `where` (the phase) and `step` go into that message.
   std::vector<RankReport> check_in(const RankReport& mine, const char* where, int64_t step,
                                    double timeout);
-  // Sums `values` over the ranks in place (blocking, bounded by the timeout).
+  // Sums `values` over the ranks in place (blocking, bounded by the timeout; step -1: the
+  // one given to set_step).
   void sum(double* values, int64_t n, const char* where, int64_t step);
   // Non-blocking in-place float sums: start one per gradient bucket, call progress() while
   // other work runs (Open MPI moves a non-blocking reduction on only inside MPI calls), then

@@ -128,9 +128,10 @@ bool all_done(std::vector<MPI_Request>& requests) {
   return flag != 0;
 }
 
+int64_t current_step = 0;  // World::set_step: the step of a phase that does not know it
+
 std::string phase(const char* where, int64_t step) {
-  if (step < 0) return where;
-  return std::string(where) + " of step " + std::to_string(step);
+  return std::string(where) + " of step " + std::to_string(step < 0 ? current_step : step);
 }
 
 }  // namespace
@@ -168,6 +169,8 @@ void World::finalize() {
 }
 
 bool World::built_with_mpi() { return true; }
+
+void World::set_step(int64_t step) { current_step = step; }
 
 std::vector<RankReport> World::check_in(const RankReport& mine, const char* where, int64_t step,
                                         double timeout) {
