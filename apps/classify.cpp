@@ -18,6 +18,7 @@
 #include "apps/rank_resume.h"
 #include "apps/trainer.h"
 #include "apps/world.h"
+#include "engine/bf16.h"
 #include "engine/cpu_share.h"
 #include "engine/parallel.h"
 #include "engine/tape.h"
@@ -30,7 +31,7 @@ namespace attn {
   X(task) X(train_file) X(test_file) X(listops_min_len) X(listops_max_len) X(listops_train)     \
   X(listops_test) X(listops_train_min_len) X(tokenizer) X(vocab_words) X(pooling) X(model)      \
   X(batch) X(grad_accum) X(steps) X(warmup) X(bucket) X(curriculum) X(ema) X(lr) X(weight_decay) X(seed)      \
-  X(threads) X(eval_interval) X(log_interval) X(ckpt_interval) X(keep_checkpoints) X(out)
+  X(threads) X(eval_interval) X(log_interval) X(ckpt_interval) X(keep_checkpoints) X(out) X(precision)
 
 ATTN_DEFINE_OPTIONS_JSON(ClassifyOptions, ATTN_CLASSIFY_FIELDS)
 
@@ -155,6 +156,7 @@ TrainerOptions trainer_options(const ClassifyOptions& o) {
   t.divergence = o.divergence, t.divergence_steps = o.divergence_steps, t.quiet = o.quiet;
   t.progress = o.progress;
   t.rank_timeout = o.rank_timeout, t.sync_check = o.sync_check, t.bucket_mb = o.bucket_mb;
+  t.precision = o.precision;
   return t;
 }
 
@@ -162,6 +164,7 @@ void validate(const ClassifyOptions& o) {
   if (o.batch < 1 || o.steps < 1 || o.warmup < 0 || !(o.lr > 0))
     throw std::invalid_argument("--batch, --steps and --lr must be positive");
   if (o.curriculum < 0) throw std::invalid_argument("--curriculum must be >= 0 steps");
+  checked_precision(o.precision);  // bf16 without the hardware: refused before any data is read
   if (!(o.ema >= 0 && o.ema < 1)) throw std::invalid_argument("--ema must be in [0, 1)");
 }
 

@@ -44,6 +44,7 @@ struct ClassifyOptions {
   double rank_timeout = 60;  // seconds a rank waits for the others before ending the job
   int64_t sync_check = 100;  // steps between comparisons of the ranks' parameters
   double bucket_mb = 4;      // gradient buckets reduced during the backward (0: one at the end)
+  std::string precision = "fp32";  // or "bf16" (engine/bf16.h); saved, may change on --resume
   bool progress = false;         // with quiet: still the live progress line on a terminal (compare)
   bool eval_only = false;        // evaluate `checkpoint` instead of training
   std::string checkpoint;

@@ -29,6 +29,9 @@ std::string variants_help() {
   return s;
 }
 
+constexpr const char* kPrecisionHelp =
+    "fp32, or bf16: Linear layers multiply in bfloat16 with float32 sums (CPUs with "
+    "AVX512_BF16 or AMX)";
 constexpr const char* kThreadsHelp =
     "OpenMP threads; 0: all cores, fewer while other programs keep some busy";
 
@@ -79,6 +82,7 @@ void add_classification_data_options(CLI::App* k, ClassifyOptions& cls) {
 template <class Options>
 void add_loop_options(CLI::App* c, Options& o, bool& resume, const std::string& out_help) {
   c->add_option("--threads", o.threads, kThreadsHelp)->capture_default_str();
+  c->add_option("--precision", o.precision, kPrecisionHelp)->capture_default_str();
   c->add_option("--eval-interval", o.eval_interval, "steps between evaluations")->capture_default_str();
   c->add_option("--log-interval", o.log_interval, "steps between metric lines")->capture_default_str();
   c->add_option("--ckpt-interval", o.ckpt_interval, "steps between checkpoints")->capture_default_str();
@@ -171,12 +175,14 @@ struct Commands {
     float lr = 1e-3f;
     uint64_t seed = 1;
     int threads = 0;
+    std::string precision = "fp32";
   } compare_run;
   OperatorBenchOptions bench;
   AttentionMapOptions map;
   PrepareOptions prepare;
   OpOptions op;
-  std::string plot_dir;
+  std::vector<std::string> plot_dirs;
+  std::string plot_out;
   int threads = 0;  // sample, eval, attention-map and op (the others keep theirs in their options)
 };
 
@@ -260,6 +266,7 @@ void add_compare(CLI::App& app, Commands& c) {
   m->add_option("--weight-decay", o.cls.weight_decay, "AdamW weight decay (classification tasks)")->capture_default_str();
   m->add_option("--seed", r.seed, "random seed (same for every variant)")->capture_default_str();
   m->add_option("--threads", r.threads, kThreadsHelp)->capture_default_str();
+  m->add_option("--precision", r.precision, kPrecisionHelp)->capture_default_str();
   m->add_option("--out", o.out, "folder: one run folder per variant, compare.json, loss.png")->capture_default_str();
 }
 
@@ -276,6 +283,7 @@ void add_bench_and_inspection(CLI::App& app, Commands& c) {
   b->add_option("--repeats", bench.repeats, "timed runs per point (median)")->capture_default_str();
   b->add_option("--max-mb", bench.max_mb, "skip Synthesizer points whose T x T tensors need more")->capture_default_str();
   b->add_option("--threads", bench.threads, kThreadsHelp)->capture_default_str();
+  b->add_option("--precision", bench.precision, kPrecisionHelp)->capture_default_str();
   b->add_option("--out", bench.out, "folder for bench.jsonl and the plots")->capture_default_str();
   AttentionMapOptions& amap = c.map;
   auto* a = app.add_subcommand("attention-map", "PNG heatmaps of every layer's and head's attention weights");
@@ -288,7 +296,9 @@ void add_bench_and_inspection(CLI::App& app, Commands& c) {
   a->add_option("--out", amap.out, "folder for layer<N>.png and layer<N>.npy")->capture_default_str();
   a->add_option("--threads", c.threads, kThreadsHelp)->capture_default_str();
   auto* p = app.add_subcommand("plot", "Draw a run's loss (and accuracy) curves from its metrics.jsonl");
-  p->add_option("run", c.plot_dir, "run folder (holds metrics.jsonl); loss.png and accuracy.png go there")->required();
+  p->add_option("runs", c.plot_dirs, "run folders (hold metrics.jsonl); for one run loss.png and "
+                "accuracy.png go there")->required();
+  p->add_option("--out", c.plot_out, "several runs: the PNG with all their loss curves");
   OpOptions& op = c.op;
   auto* o = app.add_subcommand("op", "Run one attention operator on .npy files, write output and gradients");
   o->footer(op_help());
@@ -308,6 +318,7 @@ int run_compare_command(Commands& c) {
   t.steps = k.steps = r.steps, t.batch = k.batch = r.batch, t.warmup = k.warmup = r.warmup;
   t.lr = k.lr = r.lr, t.min_lr = r.lr / 10, t.seed = k.seed = r.seed;
   t.threads = k.threads = r.threads;
+  t.precision = k.precision = r.precision;
   t.eval_interval = k.eval_interval = std::max<int64_t>(1, r.steps / 4);
   return run_compare(c.compare);
 }
@@ -334,10 +345,7 @@ int dispatch(const CLI::App& app, Commands& c) {
   if (app.got_subcommand("compare")) return run_compare_command(c);
   if (app.got_subcommand("bench")) return run_operator_bench(c.bench);
   if (app.got_subcommand("attention-map")) return run_attention_map(c.map);
-  if (app.got_subcommand("plot")) {
-    for (const auto& file : plot_run(c.plot_dir)) std::printf("wrote %s\n", file.c_str());
-    return 0;
-  }
+  if (app.got_subcommand("plot")) return run_plot_command(c.plot_dirs, c.plot_out);
   return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "apps/plot.h"
 #include "apps/run_folder.h"
 #include "engine/allocator.h"
+#include "engine/bf16.h"
 #include "engine/parallel.h"
 #include "engine/tape.h"
 #include "nn/attention_layer.h"
@@ -73,6 +74,7 @@ Measurement measure(const std::string& variant, int64_t T, const OperatorBenchOp
 
 int run_operator_bench(const OperatorBenchOptions& o) {
   if (o.threads > 0) set_threads(o.threads);
+  PrecisionScope precision_scope(parse_precision(o.precision));
   if (o.batch < 1 || o.heads < 1 || o.head_dim < 1 || o.repeats < 1 || o.lengths.empty())
     throw std::invalid_argument("attn bench: --batch, --heads, --head-dim, --repeats and --T must be positive");
   for (int64_t T : o.lengths)
@@ -89,7 +91,8 @@ int run_operator_bench(const OperatorBenchOptions& o) {
     time[variant].name = memory[variant].name = variant;
     for (int64_t T : o.lengths) {
       nlohmann::json line = {{"variant", variant}, {"B", o.batch}, {"H", o.heads}, {"T", T},
-                             {"D", o.head_dim}, {"causal", o.causal}, {"threads", threads()}};
+                             {"D", o.head_dim}, {"causal", o.causal}, {"threads", threads()},
+                             {"precision", o.precision}};
       const double quadratic_mb = 8.0 * o.batch * o.heads * T * T * 4 / (1 << 20);
       if (is_quadratic(variant) && quadratic_mb > o.max_mb) {
         line["skipped"] = "needs about " + std::to_string(static_cast<int64_t>(quadratic_mb)) +
@@ -114,9 +117,10 @@ int run_operator_bench(const OperatorBenchOptions& o) {
   std::fclose(jsonl);
   LinePlot t, m;
   char config[128];
-  std::snprintf(config, sizeof config, "B=%lld H=%lld D=%lld, %s, %d threads, fp32 (float32)",
+  std::snprintf(config, sizeof config, "B=%lld H=%lld D=%lld, %s, %d threads, %s",
                 static_cast<long long>(o.batch), static_cast<long long>(o.heads),
-                static_cast<long long>(o.head_dim), o.causal ? "causal" : "non-causal", threads());
+                static_cast<long long>(o.head_dim), o.causal ? "causal" : "non-causal", threads(),
+                precision_name(precision()));
   t.title = "attention layer forward+backward time", t.y_label = "ms";
   m.title = "attention layer peak memory (forward+backward)", m.y_label = "MB";
   for (LinePlot* p : {&t, &m}) {

@@ -18,6 +18,7 @@ struct OperatorBenchOptions {
   int repeats = 5;        // timed runs per measurement (the median is reported), after a warm-up
   double max_mb = 4096;   // skip a configuration whose T x T tensors would need more than this
   int threads = 0;
+  std::string precision = "fp32";  // or "bf16": the layer's projections (engine/bf16.h)
   uint64_t seed = 1;
   std::string out = "runs/bench";
 };

@@ -11,7 +11,7 @@ const std::set<std::string>& resumable_fields() {
   static const std::set<std::string> fields = {
       "steps",         "threads",      "out",           "stop_after",
       "eval_interval", "eval_iters",   "log_interval",  "ckpt_interval",
-      "keep_checkpoints"};
+      "keep_checkpoints", "precision"};
   return fields;
 }
 

@@ -12,6 +12,7 @@
 #include "apps/token_files.h"
 #include "apps/trainer.h"
 #include "apps/world.h"
+#include "engine/bf16.h"
 #include "engine/cpu_share.h"
 #include "engine/parallel.h"
 #include "engine/tape.h"
@@ -24,7 +25,7 @@ namespace attn {
   X(copy_max_len) X(recall_keys) X(recall_values) X(recall_min_pairs) X(recall_max_pairs)       \
   X(model) X(batch) X(grad_accum) X(steps) X(warmup) X(lr) X(min_lr) X(weight_decay)                          \
   X(beta1) X(beta2) X(grad_clip) X(seed) X(threads) X(eval_interval) X(eval_iters)              \
-  X(log_interval) X(ckpt_interval) X(stop_after) X(out) X(keep_checkpoints) X(init_from) X(ema)
+  X(log_interval) X(ckpt_interval) X(stop_after) X(out) X(keep_checkpoints) X(init_from) X(ema) X(precision)
 
 ATTN_DEFINE_OPTIONS_JSON(TrainOptions, ATTN_OPTION_FIELDS)
 
@@ -54,6 +55,7 @@ void validate(const TrainOptions& o) {
   need(o.eval_interval > 0 && o.eval_iters > 0 && o.log_interval > 0 && o.ckpt_interval > 0,
        "intervals and --eval-iters must be positive");
   o.model.validate();
+  checked_precision(o.precision);  // bf16 without the hardware: refused before any data is read
 }
 
 // The language model as the trainer sees it: random batches of the task, next-token loss.
@@ -119,6 +121,7 @@ TrainerOptions trainer_options(const TrainOptions& o) {
   t.divergence = o.divergence, t.divergence_steps = o.divergence_steps, t.quiet = o.quiet;
   t.progress = o.progress;
   t.rank_timeout = o.rank_timeout, t.sync_check = o.sync_check, t.bucket_mb = o.bucket_mb;
+  t.precision = o.precision;
   return t;
 }
 

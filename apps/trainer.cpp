@@ -9,6 +9,7 @@
 #include "apps/stop_signals.h"
 #include "apps/trainer_loop.h"
 #include "engine/allocator.h"
+#include "engine/bf16.h"
 #include "engine/cpu_share.h"
 #include "engine/files.h"
 #include "nn/json_input.h"
@@ -115,8 +116,10 @@ bool TrainingLoop::evaluate(float loss_value, float lr, nlohmann::json& line) {
   EvalReport report;
   {
     AveragedWeightsScope averaged(average_.get());
+    if (average_) refresh_bf16_weights();
     report = task_.evaluate();
   }
+  if (average_) refresh_bf16_weights();  // the trained weights again
   if (!finite_evaluation(report.metrics)) return false;
   if (line.is_null()) line = {{"step", state_.step}, {"loss", loss_value}, {"lr", lr}};
   line.update(report.metrics);
@@ -146,12 +149,18 @@ void TrainingLoop::print_summary() const {
   std::printf("  checkpoint: %s\n", checkpoint_path(o_.out).c_str());
 }
 
+void TrainingLoop::refresh_bf16_weights() {
+  if (precision() == Precision::kBF16) task_.arena().refresh_bf16();
+}
+
 int TrainingLoop::run(RunSummary* summary) {
   if (writer_) {
     metrics_ = open_run_log(o_.out + "/metrics.jsonl", state_.step > 0);
     write_json_file(o_.out + "/config.json", extra_);
   }
   for (int r = 0; r < world_.rank(); ++r) task_.dropout_rng().jump();  // rank r's own masks
+  PrecisionScope precision_scope(parse_precision(o_.precision));  // refused without bf16 units
+  refresh_bf16_weights();
   StopSignals stop_signals;
   if (!world_.single()) StopSignals::announce_for_rank(world_.rank(), &announced_step_);
   reset_peak_bytes();
@@ -187,6 +196,7 @@ int TrainingLoop::run(RunSummary* summary) {
     }
     const float lr = learning_rate(state_.step, o_.warmup, o_.steps, o_.lr, o_.min_lr);
     optimizer_.step(lr);
+    refresh_bf16_weights();  // bf16: the weights are rounded once per optimizer step
     if (average_) average_->update();
     ++state_.step, ++steps_this_run_;
     tokens_this_run_ += tokens;

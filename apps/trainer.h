@@ -38,6 +38,7 @@ struct TrainerOptions {
   bool quiet = false;
   bool progress = false;  // with quiet: still the live progress line, on a terminal (compare)
   uint64_t seed = 1;  // the data order's RNG starts from seed + 100
+  std::string precision = "fp32";  // or "bf16": the Linear layers' products (engine/bf16.h)
   // Data-parallel runs (mpirun; apps/world.h, apps/gradient_sync.h):
   double bucket_mb = 4;     // gradient buckets reduced during the backward pass (0: one at the end)
   int64_t sync_check = 100; // steps between comparisons of the ranks' parameters

@@ -47,6 +47,7 @@ class TrainingLoop {
   bool evaluate(float loss_value, float lr, nlohmann::json& line);  // false: stop (non-finite)
   Outcome after_update(float loss_value);
   void save();
+  void refresh_bf16_weights();  // in bf16 precision: after every change of the parameters
   void finish(int exit_code, size_t bytes_before, RunSummary* summary);
   void print_summary() const;
   std::string nonfinite_gradient_name();

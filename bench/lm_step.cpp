@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/allocator.h"
+#include "engine/bf16.h"
 #include "engine/cpu_share.h"
 #include "engine/parallel.h"
 #include "engine/tape.h"
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   int64_t batch = 12, steps = 30, warmup = 5;
   int threads = 0;
   double peak = 0;
+  std::string precision = "fp32";
   CLI::App app{"LM training-step benchmark"};
   app.add_option("--layers", c.n_layer);
   app.add_option("--heads", c.n_head);
@@ -35,11 +37,15 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup);
   app.add_option("--threads", threads);
   app.add_option("--peak-gflops", peak, "measured matmul peak, for MFU");
+  app.add_option("--precision", precision, "fp32 or bf16 (the Linear layers' products)");
   CLI11_PARSE(app, argc, argv);
   set_threads(threads);
+  PrecisionScope scope(parse_precision(precision));
 
   LanguageModel model(c, 1);
   AdamW opt(model.arena(), {});
+  const bool bf16 = precision == "bf16";
+  if (bf16) model.arena().refresh_bf16();
   Rng rng(3);
   const int64_t T = c.context;
   Ids ids{{batch, T}, std::vector<int32_t>(batch * T)}, tg = ids;
@@ -54,6 +60,7 @@ int main(int argc, char** argv) {
     backward(loss);
     clip_grad_norm(model.arena(), 1.0);
     opt.step(1e-3f);
+    if (bf16) model.arena().refresh_bf16();  // as the trainer does after each update
     const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (s >= warmup) ms.push_back(dt);
   }
@@ -68,6 +75,7 @@ int main(int argc, char** argv) {
   nlohmann::json out = {{"bench", "lm_step"}, {"engine", "attn"}, {"layers", c.n_layer},
                         {"heads", c.n_head}, {"width", c.n_embd}, {"context", T},
                         {"batch", batch}, {"vocab", c.vocab_size}, {"attention", c.attention},
+                        {"precision", precision},
                         {"threads", attn::threads()}, {"threads_automatic", threads_automatic()},
                         {"params", model.parameter_count()}, {"ms_per_step", median},
                         {"tokens_per_s", tokens / median * 1e3},

@@ -1,7 +1,8 @@
 """The PyTorch peer of bench_lm_step: the same GPT (pre-LN, tanh GELU, tied embeddings,
 learned positions, fused qkv), AdamW, grad clipping; eager mode, same threads and shapes.
-Prints one JSON line like bench_lm_step."""
-import argparse, json, math, statistics, time
+--precision bf16 runs the forward pass under CPU autocast (bf16 matrix products, float32
+master weights), PyTorch's own mixed precision. Prints one JSON line like bench_lm_step."""
+import argparse, contextlib, json, math, statistics, time
 
 import torch
 import torch.nn as nn
@@ -50,6 +51,7 @@ def main():
                           ("batch", 12), ("vocab", 65), ("steps", 30), ("warmup", 5),
                           ("threads", 2)]:
         p.add_argument("--" + name, type=int, default=default)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     a = p.parse_args()
     if a.threads > 0:  # 0: PyTorch's default (all cores)
         torch.set_num_threads(a.threads)
@@ -62,7 +64,10 @@ def main():
     for s in range(a.warmup + a.steps):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = model(idx, tg)
+        autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if a.precision == "bf16"
+                    else contextlib.nullcontext())
+        with autocast:
+            loss = model(idx, tg)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -72,6 +77,7 @@ def main():
     print(json.dumps({"bench": "lm_step", "engine": "pytorch", "torch": torch.__version__,
                       "layers": a.layers, "heads": a.heads, "width": a.width,
                       "context": a.context, "batch": a.batch, "vocab": a.vocab,
+                      "precision": a.precision,
                       "threads": torch.get_num_threads(), "ms_per_step": ms,
                       "tokens_per_s": a.batch * a.context / ms * 1e3}))
 

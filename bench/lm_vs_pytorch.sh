@@ -2,7 +2,7 @@
 # Training throughput of attn vs PyTorch eager on the same GPT, shapes and threads, measured
 # in one run: the two alternate ROUNDS times (so machine noise hits both) and the medians are
 # compared. Prints every measurement as a JSON line, then one summary line per config.
-#   bench/lm_vs_pytorch.sh [build-dir]      (ROUNDS=3 THREADS=2 by default)
+#   bench/lm_vs_pytorch.sh [build-dir]      (ROUNDS=3 THREADS=2 PRECISIONS=fp32 by default)
 set -euo pipefail
 build=${1:-build}
 rounds=${ROUNDS:-3}
@@ -17,25 +17,38 @@ configs=(
   "--layers 4 --heads 4 --width 128 --context 64 --batch 12 --steps 30 --warmup 5"
   "--layers 6 --heads 6 --width 384 --context 256 --batch 8 --steps 8 --warmup 2"
 )
+# PRECISIONS="fp32 bf16" adds attn --precision bf16 against PyTorch under CPU autocast (bf16).
+precisions=${PRECISIONS:-fp32}
+value() { $py -c 'import json,sys; print(json.load(sys.stdin)["tokens_per_s"])'; }
 for cfg in "${configs[@]}"; do
-  attn_runs=() torch_runs=()
+  declare -A attn_runs=() torch_runs=()
   for ((r = 0; r < rounds; r++)); do
-    line=$("$build/bench/bench_lm_step" $cfg --threads "$threads")
-    echo "$line"
-    attn_runs+=("$(echo "$line" | $py -c 'import json,sys; print(json.load(sys.stdin)["tokens_per_s"])')")
-    if ((have_torch)); then
-      line=$(OMP_NUM_THREADS=$threads $py "$(dirname "$0")/lm_step_pytorch.py" $cfg --threads "$threads")
+    for prec in $precisions; do
+      line=$("$build/bench/bench_lm_step" $cfg --threads "$threads" --precision "$prec")
       echo "$line"
-      torch_runs+=("$(echo "$line" | $py -c 'import json,sys; print(json.load(sys.stdin)["tokens_per_s"])')")
-    fi
+      attn_runs[$prec]+=" $(echo "$line" | value)"
+      if ((have_torch)); then
+        line=$(OMP_NUM_THREADS=$threads $py "$(dirname "$0")/lm_step_pytorch.py" $cfg \
+               --threads "$threads" --precision "$prec")
+        echo "$line"
+        torch_runs[$prec]+=" $(echo "$line" | value)"
+      fi
+    done
   done
-  $py - "$cfg" "${attn_runs[*]}" "${torch_runs[*]:-}" <<'PY'
+  for prec in $precisions; do
+    $py - "$cfg" "$prec" "${attn_runs[$prec]}" "${torch_runs[$prec]:-}" "${attn_runs[fp32]:-}" <<'PY'
 import json, statistics, sys
-cfg, a, t = sys.argv[1], [float(x) for x in sys.argv[2].split()], [float(x) for x in sys.argv[3].split()]
-out = {"bench": "lm_vs_pytorch", "config": cfg, "attn_tokens_per_s": statistics.median(a)}
+cfg, prec = sys.argv[1], sys.argv[2]
+a, t, f = ([float(x) for x in arg.split()] for arg in sys.argv[3:6])
+out = {"bench": "lm_vs_pytorch", "config": cfg, "precision": prec,
+       "attn_tokens_per_s": statistics.median(a)}
 if t:
     out["pytorch_tokens_per_s"] = statistics.median(t)
     out["speedup"] = out["attn_tokens_per_s"] / out["pytorch_tokens_per_s"]
+if prec != "fp32" and f:
+    out["attn_vs_attn_fp32"] = out["attn_tokens_per_s"] / statistics.median(f)
 print(json.dumps(out))
 PY
+  done
+  unset attn_runs torch_runs
 done

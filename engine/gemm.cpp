@@ -27,19 +27,19 @@ GemmShape resolved(GemmShape s) {
 // that many threads), so the team size is part of the key: see engine/cpu_share.h.
 struct Key {
   int64_t v[12];  // shape, strides, bias, and the OpenMP team size
-  bool ta, tb, acc;
+  bool ta, tb, acc, bf16;
   float alpha;
   bool operator==(const Key& o) const {
     for (int i = 0; i < 12; ++i)
       if (v[i] != o.v[i]) return false;
-    return ta == o.ta && tb == o.tb && acc == o.acc && alpha == o.alpha;
+    return ta == o.ta && tb == o.tb && acc == o.acc && bf16 == o.bf16 && alpha == o.alpha;
   }
 };
 struct KeyHash {
   size_t operator()(const Key& k) const {
     size_t h = 1469598103934665603ull;
     for (int64_t x : k.v) h = (h ^ static_cast<size_t>(x)) * 1099511628211ull;
-    return h ^ (k.ta * 2 + k.tb * 4 + k.acc * 8);
+    return h ^ (k.ta * 2 + k.tb * 4 + k.acc * 8 + k.bf16 * 16);
   }
 };
 
@@ -57,17 +57,19 @@ dnnl::engine& cpu_engine() {
 
 // Logical [batch, rows, cols] view of a row-major (possibly transposed) matrix.
 memory::desc matrix_desc(int64_t batch, int64_t rows, int64_t cols, bool trans, int64_t ld,
-                         int64_t batch_stride) {
+                         int64_t batch_stride, memory::data_type type = memory::data_type::f32) {
   const memory::dims dims = {batch_stride == 0 ? 1 : batch, rows, cols};
   const memory::dims strides = trans ? memory::dims{batch_stride, 1, ld}
                                      : memory::dims{batch_stride, ld, 1};
-  return memory::desc(dims, memory::data_type::f32, strides);
+  return memory::desc(dims, type, strides);
 }
 
-Primitive build(const GemmShape& s, bool with_bias) {
+// bf16: A and B are bf16, C and the bias float32 (oneDNN accumulates in float32).
+Primitive build(const GemmShape& s, bool with_bias, bool bf16) {
   Primitive p;
-  const auto a = matrix_desc(s.batch, s.M, s.K, s.trans_a, s.lda, s.stride_a);
-  const auto b = matrix_desc(s.batch, s.K, s.N, s.trans_b, s.ldb, s.stride_b);
+  const auto in_type = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+  const auto a = matrix_desc(s.batch, s.M, s.K, s.trans_a, s.lda, s.stride_a, in_type);
+  const auto b = matrix_desc(s.batch, s.K, s.N, s.trans_b, s.ldb, s.stride_b, in_type);
   const auto c = matrix_desc(s.batch, s.M, s.N, false, s.ldc, s.stride_c);
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -118,7 +120,11 @@ void check(const GemmShape& s) {
 
 }  // namespace
 
-void gemm(const GemmShape& shape, const float* A, const float* B, float* C, const float* bias) {
+namespace {
+
+// Zero or more products through one cached primitive; A and B are float or bf16 data.
+void run_gemm(const GemmShape& shape, const void* A, const void* B, float* C, const float* bias,
+              bool bf16) {
   check(shape);
   const GemmShape s = resolved(shape);
   if (s.M == 0 || s.N == 0) return;
@@ -132,18 +138,30 @@ void gemm(const GemmShape& shape, const float* A, const float* B, float* C, cons
   ThreadState& ts = thread_state();
   const Key key{{s.batch, s.M, s.N, s.K, s.lda, s.ldb, s.ldc, s.stride_a, s.stride_b,
                  s.stride_c, bias != nullptr, omp_get_max_threads()},
-                s.trans_a, s.trans_b, s.accumulate, s.alpha};
+                s.trans_a, s.trans_b, s.accumulate, bf16, s.alpha};
   auto it = ts.primitives.find(key);
-  if (it == ts.primitives.end()) it = ts.primitives.emplace(key, build(s, bias != nullptr)).first;
+  if (it == ts.primitives.end())
+    it = ts.primitives.emplace(key, build(s, bias != nullptr, bf16)).first;
   Primitive& p = it->second;
   if (ts.scratch.size() < p.scratch_bytes) ts.scratch.resize(p.scratch_bytes);
 
-  p.a.set_data_handle(const_cast<float*>(A));
-  p.b.set_data_handle(const_cast<float*>(B));
+  p.a.set_data_handle(const_cast<void*>(A));
+  p.b.set_data_handle(const_cast<void*>(B));
   p.c.set_data_handle(C);
   if (bias) p.bias.set_data_handle(const_cast<float*>(bias));
   if (p.scratch_bytes > 0) p.scratch.set_data_handle(ts.scratch.data());
   p.matmul.execute(ts.stream, p.args);
+}
+
+}  // namespace
+
+void gemm(const GemmShape& shape, const float* A, const float* B, float* C, const float* bias) {
+  run_gemm(shape, A, B, C, bias, false);
+}
+
+void gemm_bf16(const GemmShape& shape, const uint16_t* A, const uint16_t* B, float* C,
+               const float* bias) {
+  run_gemm(shape, A, B, C, bias, true);
 }
 
 }  // namespace attn

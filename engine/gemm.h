@@ -34,4 +34,9 @@ inline GemmShape packed_gemm(int64_t M, int64_t N, int64_t K, bool trans_a, bool
 void gemm(const GemmShape& shape, const float* A, const float* B, float* C,
           const float* bias = nullptr);
 
+// The same with A and B in bfloat16 (engine/bf16.h), C and the bias float32: oneDNN's bf16
+// matmul, accumulating in float32 (native on AVX512_BF16 and AMX CPUs).
+void gemm_bf16(const GemmShape& shape, const uint16_t* A, const uint16_t* B, float* C,
+               const float* bias = nullptr);
+
 }  // namespace attn

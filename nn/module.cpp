@@ -66,6 +66,16 @@ ParameterArena::ParameterArena(std::vector<NamedParameter> params) : params_(std
 
 void ParameterArena::zero_grad() { std::memset(grads_->data, 0, sizeof(float) * grads_->count); }
 
+ParameterArena::~ParameterArena() {
+  if (bf16_.defined()) unregister_bf16_weights(values_->data);
+}
+
+void ParameterArena::refresh_bf16() {
+  if (!bf16_.defined()) bf16_ = Bf16Buffer(size());
+  to_bf16(values(), bf16_.data(), size());
+  register_bf16_weights(values(), size(), bf16_.data());
+}
+
 // Summed in fixed blocks, then the blocks in order: the same bits with any thread count, so
 // data-parallel ranks with different core counts clip by the same factor.
 double ParameterArena::grad_norm() const {

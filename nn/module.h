@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/bf16.h"
 #include "engine/tensor.h"
 
 namespace attn {
@@ -59,11 +60,17 @@ class ParameterArena {
   int64_t offset_of(size_t index) const { return offsets_[index]; }
   void zero_grad();
   double grad_norm() const;  // global L2 norm of all gradients
+  // bf16 precision: rounds the parameters into their bf16 copy and registers it, so the
+  // Linear layers multiply by it (engine/bf16.h). Call after every change of the values
+  // (the trainer does, once per optimizer step).
+  void refresh_bf16();
+  ~ParameterArena();
 
  private:
   std::vector<NamedParameter> params_;
   std::vector<int64_t> offsets_;
   std::shared_ptr<Storage> values_, grads_;
+  Bf16Buffer bf16_;  // the bf16 copy, once refresh_bf16 has made one
 };
 
 }  // namespace attn

@@ -15,9 +15,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-failures=0
-pass() { echo "ok   $1"; }
-fail() { echo "FAIL $1"; failures=$((failures + 1)); }
+source "$here/checks.sh"
 finish() { echo "test_mpi: $failures failed"; exit $((failures > 0)); }
 
 if ! ldd "$attn" | grep -q libmpi; then
@@ -34,11 +32,6 @@ export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechan
 if [[ -n "${ASAN_OPTIONS:-}" ]]; then export ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0"; fi
 mpi() { mpirun -np 2 "$@"; }
 compare() { python3 "$here/compare_runs.py" "$@"; }
-check() {  # check NAME command...: passes when the command succeeds
-  local name=$1; shift
-  local out
-  if out=$("$@" 2>&1); then pass "$name: $out"; else fail "$name: $out"; fi
-}
 
 lm=(--task copy --width 64 --layers 2 --heads 2 --threads 1 --log-interval 1 --eval-interval 25
     --quiet)
