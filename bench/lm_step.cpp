@@ -11,12 +11,35 @@
 #include "engine/allocator.h"
 #include "engine/bf16.h"
 #include "engine/cpu_share.h"
+#include "engine/op_profile.h"
 #include "engine/parallel.h"
 #include "engine/tape.h"
 #include "nn/optim.h"
 #include "nn/transformer.h"
 
 using namespace attn;
+
+// Mean milliseconds per step by kind of op (forward and backward), the optimizer (clipping,
+// AdamW, the bf16 weight copy) and the rest ("unattributed": zeroing the gradients, the
+// tape's bookkeeping between backward nodes).
+nlohmann::json step_breakdown(const std::vector<double>& ms, double optimizer_ms) {
+  const auto n = static_cast<double>(ms.size());
+  double total = 0;
+  for (double m : ms) total += m;
+  nlohmann::json out;
+  double attributed = optimizer_ms;
+  const OpProfile& p = op_profile();
+  for (int k = 0; k < kOpKinds; ++k) {
+    const std::string name = kind_name(static_cast<OpKind>(k));
+    out[name + " forward"] = p.forward_ms[k] / n;
+    out[name + " backward"] = p.backward_ms[k] / n;
+    attributed += p.forward_ms[k] + p.backward_ms[k];
+  }
+  out["optimizer"] = optimizer_ms / n;
+  out["unattributed"] = (total - attributed) / n;
+  out["forward ops per step"] = static_cast<double>(p.ops) / n;
+  return out;
+}
 
 int main(int argc, char** argv) {
   ModelConfig c;
@@ -25,6 +48,7 @@ int main(int argc, char** argv) {
   int threads = 0;
   double peak = 0;
   std::string precision = "fp32";
+  bool breakdown = false;
   CLI::App app{"LM training-step benchmark"};
   app.add_option("--layers", c.n_layer);
   app.add_option("--heads", c.n_head);
@@ -38,6 +62,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads);
   app.add_option("--peak-gflops", peak, "measured matmul peak, for MFU");
   app.add_option("--precision", precision, "fp32 or bf16 (the Linear layers' products)");
+  app.add_flag("--breakdown", breakdown, "also print where a step's time goes, by kind of op "
+               "(engine/op_profile.h; the clock reads cost a little)");
   CLI11_PARSE(app, argc, argv);
   set_threads(threads);
   PrecisionScope scope(parse_precision(precision));
@@ -52,17 +78,22 @@ int main(int argc, char** argv) {
   for (auto& v : ids.values) v = static_cast<int32_t>(rng.below(c.vocab_size));
   for (auto& v : tg.values) v = static_cast<int32_t>(rng.below(c.vocab_size));
   std::vector<double> ms;
+  double optimizer_ms = 0;
   for (int64_t s = 0; s < warmup + steps; ++s) {
     share_cpu();  // as attn train does between steps
+    if (s == warmup) enable_op_profile(breakdown), optimizer_ms = 0;
     const auto t0 = std::chrono::steady_clock::now();
+    mark_op_profile();
     model.arena().zero_grad();
     Tensor loss = model.loss(ids, tg);
     backward(loss);
+    const auto t1 = std::chrono::steady_clock::now();
     clip_grad_norm(model.arena(), 1.0);
     opt.step(1e-3f);
     if (bf16) model.arena().refresh_bf16();  // as the trainer does after each update
-    const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    if (s >= warmup) ms.push_back(dt);
+    const auto t2 = std::chrono::steady_clock::now();
+    optimizer_ms += std::chrono::duration<double, std::milli>(t2 - t1).count();
+    if (s >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(t2 - t0).count());
   }
   std::sort(ms.begin(), ms.end());
   const double median = ms[ms.size() / 2];
@@ -82,5 +113,6 @@ int main(int argc, char** argv) {
                         {"model_gflops_per_s", flops_per_token * tokens / median * 1e-6},
                         {"peak_mb", allocator_stats().peak_bytes / 1048576.0}};
   if (peak > 0) out["mfu"] = flops_per_token * tokens / median * 1e-6 / peak;
+  if (breakdown) out["breakdown_ms"] = step_breakdown(ms, optimizer_ms);
   std::printf("%s\n", out.dump().c_str());
 }

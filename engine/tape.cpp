@@ -1,8 +1,10 @@
 #include "engine/tape.h"
 
+#include "engine/op_profile.h"
 #include "engine/parallel.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -62,6 +64,7 @@ NoGradGuard::~NoGradGuard() { tape().grad_enabled = previous_; }
 Node* record(Op op, BackwardFn backward, Tensor& out, std::vector<Tensor> inputs) {
   Tape& t = tape();
   if (!t.grad_enabled) return nullptr;
+  if (op_profile_enabled()) profile_forward_op(op);
   const bool any = std::any_of(inputs.begin(), inputs.end(),
                                [](const Tensor& x) { return x.defined() && x.requires_grad(); });
   if (!any) return nullptr;
@@ -124,7 +127,17 @@ void backward(Tensor root, const Tensor& seed) {
                                       : std::vector<std::vector<const GradSlot*>>();
   for (int64_t k = start; k >= 0; --k) {
     Node& node = t.nodes[k];
-    if (node.out.grad->has()) run_node_backward(node, k);  // else nothing flows back
+    if (node.out.grad->has()) {  // else nothing flows back
+      if (!op_profile_enabled()) {
+        run_node_backward(node, k);
+      } else {
+        const Op op = node.op;  // the node is gone if its backward throws
+        const auto start = std::chrono::steady_clock::now();
+        run_node_backward(node, k);
+        profile_backward_op(op, std::chrono::duration<double, std::milli>(
+                                    std::chrono::steady_clock::now() - start).count());
+      }
+    }
     if (t.listener) {  // the leaves first read by node k are final now
       for (const GradSlot* leaf : ready_after[k]) t.listener->leaf_ready(leaf);
       t.listener->after_node();

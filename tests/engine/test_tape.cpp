@@ -1,4 +1,5 @@
 #include "tests/helpers.h"
+#include "engine/op_profile.h"
 #include <map>
 #include <vector>
 
@@ -156,4 +157,27 @@ TEST_CASE("the backward listener hears each leaf once, when its gradient is fina
   a.zero_grad();
   backward(sum(mul(a, a)));
   CHECK(listener.seen.empty());
+}
+
+TEST_CASE("the op profile charges forward time to recorded ops and times each backward") {
+  Tensor x = Tensor::from({64, 64}, std::vector<float>(64 * 64, 0.5f)).requires_grad_();
+  Tensor w = Tensor::from({64, 32}, std::vector<float>(64 * 32, 0.25f)).requires_grad_();
+  enable_op_profile(true);
+  mark_op_profile();
+  Tensor y = sum(gelu(linear(x, w, Tensor())));  // linear (matmul), gelu (elementwise), sum
+  backward(y);
+  const OpProfile p = op_profile();
+  enable_op_profile(false);
+  CHECK(p.ops == 3);
+  const int matmul = static_cast<int>(OpKind::kMatmul), other = static_cast<int>(OpKind::kOther);
+  CHECK(p.forward_ms[matmul] > 0);
+  CHECK(p.backward_ms[matmul] > 0);
+  CHECK(p.backward_ms[static_cast<int>(OpKind::kElementwise)] > 0);
+  CHECK(p.backward_ms[other] > 0);
+  CHECK(p.backward_ms[static_cast<int>(OpKind::kAttention)] == 0);
+  CHECK(kind_of(Op::ATTENTION_LINEAR_CAUSAL) == OpKind::kAttention);
+  CHECK(std::string(kind_name(OpKind::kLayerNorm)) == "layernorm");
+  // Disabled: nothing is counted.
+  backward(sum(gelu(linear(x, w, Tensor()))));
+  CHECK(op_profile().ops == 0);
 }
