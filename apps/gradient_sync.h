@@ -32,7 +32,6 @@ class GradientSync : public BackwardListener {
   void start_rest();
   // Waits for all sums (bounded by the world's timeout; `step` for its message).
   void wait(int64_t step);
-  int64_t buckets() const { return static_cast<int64_t>(buckets_.size()); }
 
   void leaf_ready(const GradSlot* slot) override;
   void after_node() override { world_.progress(); }
