@@ -38,6 +38,7 @@ class TrainingLoop {
   Outcome step(float& loss_value, double& norm, int64_t& tokens);
   // The micro-batches' forward and backward passes; sums into `report` (trainer_step.cpp).
   void accumulate_gradients(RankReport& report);
+  bool weighs_micro_batches() const;  // losses weighted by scored targets (accumulation, ranks)
   // Data-parallel: every rank's report and the summed gradients (trainer_step.cpp).
   void combine_ranks(RankReport& report);
   // Data-parallel: all ranks wait until rank 0 has saved, and compare their parameters.

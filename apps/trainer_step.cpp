@@ -49,9 +49,13 @@ int TrainingLoop::stop_requested() const {
 // by 1 / sum w_m after the last (also summed over ranks): the gradient and loss of one batch
 // N x ranks times larger, also when micro-batches score different numbers of targets.
 // One process without accumulation takes the plain mean (weights 1), as it always did.
+bool TrainingLoop::weighs_micro_batches() const {
+  return o_.grad_accum > 1 || !world_.single();
+}
+
 void TrainingLoop::accumulate_gradients(RankReport& report) {
   const int64_t n = o_.grad_accum;
-  const bool weighted = n > 1 || !world_.single();
+  const bool weighted = weighs_micro_batches();
   for (int64_t micro = 0; micro < n; ++micro) {
     int64_t micro_tokens = 0;
     double weight = 1;
@@ -117,8 +121,7 @@ TrainingLoop::Outcome TrainingLoop::step(float& loss_value, double& norm, int64_
   RankReport report;
   accumulate_gradients(report);
   if (!world_.single()) combine_ranks(report);
-  const bool weighted = o_.grad_accum > 1 || !world_.single();
-  if (weighted && report.weight_sum > 0) {  // the sum of weighted means, divided once
+  if (weighs_micro_batches() && report.weight_sum > 0) {  // the sum of weighted means, divided once
     const float inverse = static_cast<float>(1.0 / report.weight_sum);
     float* g = arena.grads();
     for (int64_t i = 0; i < arena.size(); ++i) g[i] *= inverse;
