@@ -165,7 +165,7 @@ struct Commands {
   TrainOptions train;
   bool train_resume = false, classify_resume = false;
   SampleOptions sample;
-  std::string eval_checkpoint, eval_data;
+  std::string eval_checkpoint, eval_data, eval_logits;
   int64_t eval_batch = 16;
   ClassifyOptions classify;
   CompareOptions compare;
@@ -202,6 +202,9 @@ void add_sample(CLI::App& app, Commands& c) {
   e->add_option("--checkpoint", c.eval_checkpoint, "checkpoint file")->required();
   e->add_option("--data", c.eval_data, "UTF-8 text file")->required();
   e->add_option("--batch", c.eval_batch, "windows per batch")->capture_default_str();
+  e->add_option("--logits", c.eval_logits,
+                "also write DIR/tokens.npy and DIR/logits.npy [T, V] of the text's first "
+                "min(context, tokens) tokens");
   e->add_option("--threads", c.threads, kThreadsHelp)->capture_default_str();
 }
 
@@ -302,7 +305,7 @@ void add_bench_and_inspection(CLI::App& app, Commands& c) {
   OpOptions& op = c.op;
   auto* o = app.add_subcommand("op", "Run one attention operator on .npy files, write output and gradients");
   o->footer(op_help());
-  o->add_option("name", op.name, "softmax | linear | synthetic | mixture | linformer")->required();
+  o->add_option("name", op.name, "softmax | linear | synthetic | synth-dense | synth-fact-dense | synth-fact-random | mixture | linformer")->required();
   o->add_option("--in", op.in_dir, "folder with the input .npy files and dout.npy")->required();
   o->add_option("--out", op.out_dir, "folder for out.npy and the gradients")->required();
   o->add_flag("--causal", op.causal, "causal mask");
@@ -338,7 +341,7 @@ int dispatch(const CLI::App& app, Commands& c) {
     set_threads(c.prepare.threads);
     return run_prepare(c.prepare);
   }
-  if (app.got_subcommand("eval")) return run_eval(c.eval_checkpoint, c.eval_data, c.eval_batch);
+  if (app.got_subcommand("eval")) return run_eval(c.eval_checkpoint, c.eval_data, c.eval_batch, c.eval_logits);
   if (app.got_subcommand("op")) return run_op(c.op);
   if (app.got_subcommand("classify"))
     return run_classify(c.classify, run_start(app.get_subcommand("classify"), c.classify_resume));

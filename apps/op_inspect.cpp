@@ -8,12 +8,14 @@
 #include <stdexcept>
 #include <vector>
 
+#include "attention/factorized_dense.h"
 #include "attention/linear_attention.h"
 #include "attention/linformer.h"
 #include "attention/mixture_attention.h"
 #include "attention/softmax_attention.h"
 #include "attention/synthetic_attention.h"
 #include "engine/npy.h"
+#include "engine/ops.h"
 #include "engine/tape.h"
 
 namespace attn {
@@ -30,6 +32,34 @@ Tensor project_sequence(const Tensor& P, const Tensor& keys) {
     throw std::invalid_argument("linformer: projection " + to_string(P.shape()) +
                                 " must have T = " + std::to_string(keys.size(2)) + " columns");
   return linformer_project(P, keys);
+}
+
+void require(bool ok, const std::string& op, const std::string& what) {
+  if (!ok) throw std::invalid_argument(op + ": " + what);
+}
+
+// Dense Synthesizer logits (nn/variants/synth_dense.cpp, composed from engine ops):
+// rows = relu(x w1 + b1) w2 + b2, [B, T, H L] -> the first T of each head's L -> [B, H, T, T].
+Tensor dense_synthesizer_logits(std::map<std::string, Tensor>& t) {
+  const Tensor &x = t["x"], &w2 = t["w2"];
+  const int64_t B = x.size(0), T = x.size(1), H = t["v"].size(1);
+  require(w2.size(1) % H == 0 && w2.size(1) / H >= T, "synth-dense",
+          "w2 " + to_string(w2.shape()) + " must have H L columns with L >= T = " +
+              std::to_string(T) + " (H = " + std::to_string(H) + " from v)");
+  const int64_t L = w2.size(1) / H;
+  Tensor rows = linear(relu(linear(x, t["w1"], t["b1"])), w2, t["b2"]);
+  return permute(slice(reshape(rows, {B, T, H, L}), 3, 0, T), {0, 2, 1, 3});
+}
+
+// Factorized Random Synthesizer logits (nn/variants/synth_fact_random.cpp): r1, r2 [H, L, r]
+// -> R = r1[:, :T] r2[:, :T]^T as [1, H, T, T], shared by the batch.
+Tensor factorized_random_logits(std::map<std::string, Tensor>& t) {
+  const int64_t T = t["v"].size(2), H = t["r1"].size(0);
+  require(t["r1"].shape() == t["r2"].shape() && t["r1"].size(1) >= T, "synth-fact-random",
+          "r1 " + to_string(t["r1"].shape()) + " and r2 " + to_string(t["r2"].shape()) +
+              " must both be [H, L, r] with L >= T = " + std::to_string(T));
+  Tensor R = matmul(slice(t["r1"], 1, 0, T), slice(t["r2"], 1, 0, T), false, true);
+  return reshape(R, {1, H, T, T});
 }
 
 const std::map<std::string, OpSpec>& operators() {
@@ -52,6 +82,21 @@ const std::map<std::string, OpSpec>& operators() {
       {"synthetic",
        {{"logits", "v"},
         [](auto& t, const OpOptions& o) { return synthetic_attention(t["logits"], t["v"], o.causal); }}},
+      {"synth-dense",
+       {{"x", "w1", "b1", "w2", "b2", "v"},
+        [](auto& t, const OpOptions& o) {
+          return synthetic_attention(dense_synthesizer_logits(t), t["v"], o.causal);
+        }}},
+      {"synth-fact-dense",
+       {{"a", "b", "v"},
+        [](auto& t, const OpOptions& o) {
+          return synthetic_attention(factorized_dense_logits(t["a"], t["b"]), t["v"], o.causal);
+        }}},
+      {"synth-fact-random",
+       {{"r1", "r2", "v"},
+        [](auto& t, const OpOptions& o) {
+          return synthetic_attention(factorized_random_logits(t), t["v"], o.causal);
+        }}},
       {"mixture",
        {{"q", "k", "v", "s", "alpha"},
         [](auto& t, const OpOptions& o) {
@@ -76,11 +121,16 @@ const std::map<std::string, OpSpec>& operators() {
 std::string op_help() {
   return "Operators and their files (in --in: <name>.npy float32, plus dout.npy, the upstream\n"
          "gradient, shaped like the output; written to --out: out.npy and d<name>.npy):\n"
-         "  softmax    q k v [B,H,T,D]                     (--causal)\n"
-         "  linear     q k v [B,H,T,D] (v may be [B,H,T,M]) (--causal, --chunk)\n"
-         "  synthetic  logits [B or 1,H,T,T], v [B,H,T,D]  (--causal)\n"
-         "  mixture    q k v [B,H,T,D], s [B or 1,H,T,T], alpha [1] (a = sigmoid(alpha))\n"
-         "  linformer  q k v [B,H,T,D], e f [Kp,T] or [H,Kp,T]";
+         "  softmax            q k v [B,H,T,D]; without --causal k, v may be [B,H,Tk,D]\n"
+         "  linear             q k v [B,H,T,D], v may be [B,H,T,M] (--causal, --chunk)\n"
+         "  synthetic          logits [B or 1,H,T,T], v [B,H,T,D] (--causal)\n"
+         "  synth-dense        x [B,T,C], w1 [C,C], b1 [C], w2 [C,H L], b2 [H L], v [B,H,T,D]:\n"
+         "                     logits relu(x w1 + b1) w2 + b2, the first T of L per head\n"
+         "  synth-fact-dense   a [B,T,H,a], b [B,T,H,b] (a b >= T), v: S[i,j] = a[i,j mod a] b[i,j div a]\n"
+         "  synth-fact-random  r1 r2 [H,L,r] (L >= T), v: logits r1[:,:T] r2[:,:T]^T, shared by the batch\n"
+         "  mixture            q k v [B,H,T,D], s [B or 1,H,T,T], alpha [1] (a = sigmoid(alpha))\n"
+         "  linformer          q k v [B,H,T,D], e f [Kp,T] or [H,Kp,T] (not causal)\n"
+         "Every synthesizer operator takes --causal.";
 }
 
 int run_op(const OpOptions& o) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
@@ -13,6 +14,7 @@
 #include "apps/memory_estimate.h"
 #include "apps/tokenizer.h"
 #include "engine/cpu_share.h"
+#include "engine/npy.h"
 #include "engine/tape.h"
 #include "nn/checkpoint.h"
 
@@ -22,7 +24,7 @@ namespace {
 std::unique_ptr<LanguageModel> load_model(const Checkpoint& ckpt) {
   check_model_fits(ckpt.config, ckpt.path);
   auto model = std::make_unique<LanguageModel>(ckpt.config, 0);
-  load_parameters(ckpt, model->arena());
+  load_evaluation_weights(ckpt, model->arena());  // the weight average where the run kept one
   model->eval();
   return model;
 }
@@ -153,7 +155,27 @@ int sample_token_ids(const Checkpoint& ckpt, const SampleOptions& o) {
 
 }  // namespace
 
-int run_eval(const std::string& checkpoint, const std::string& data, int64_t batch) {
+namespace {
+
+// --logits DIR: the logits of the first min(context, tokens) tokens of the text, with their ids,
+// so that an independent forward (docs/examples/checkpoint_logits.py) can be compared.
+void write_first_logits(LanguageModel& model, const std::vector<int32_t>& ids,
+                        const std::string& dir) {
+  const int64_t n = std::min<int64_t>(model.config().context, static_cast<int64_t>(ids.size()));
+  if (n < 1) throw std::runtime_error("--logits: the text has no tokens");
+  Ids window{{1, n}, std::vector<int32_t>(ids.begin(), ids.begin() + n)};
+  Tensor tokens = Tensor::zeros({n});
+  for (int64_t t = 0; t < n; ++t) tokens.data()[t] = static_cast<float>(ids[t]);  // exact < 2^24
+  const Tensor logits = model.forward(window);
+  std::filesystem::create_directories(dir);
+  save_npy(dir + "/tokens.npy", tokens);
+  save_npy(dir + "/logits.npy", reshape(logits, {n, model.config().vocab_size}));
+}
+
+}  // namespace
+
+int run_eval(const std::string& checkpoint, const std::string& data, int64_t batch,
+             const std::string& logits_dir) {
   const Checkpoint ckpt = read_checkpoint(checkpoint);
   const Tokenizer tok = tokenizer_of(ckpt);
   auto model = load_model(ckpt);
@@ -161,9 +183,17 @@ int run_eval(const std::string& checkpoint, const std::string& data, int64_t bat
   const auto ids = tok.encode(text, data);
   const int64_t T = ckpt.config.context;
   const int64_t windows = (static_cast<int64_t>(ids.size()) - 1) / T;
+  NoGradGuard no_grad;
+  if (!logits_dir.empty()) {
+    write_first_logits(*model, ids, logits_dir);
+    if (windows < 1) {  // a short prompt: the logits are all that was asked for
+      std::printf("%s\n", nlohmann::json{{"checkpoint", checkpoint}, {"data", data},
+                                          {"logits", logits_dir + "/logits.npy"}}.dump().c_str());
+      return 0;
+    }
+  }
   if (windows < 1)
     throw std::runtime_error(data + ": needs more than " + std::to_string(T) + " tokens");
-  NoGradGuard no_grad;
   double total = 0;
   int64_t counted = 0;
   for (int64_t w0 = 0; w0 < windows; w0 += batch) {

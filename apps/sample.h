@@ -32,6 +32,9 @@ std::vector<int32_t> generate(LanguageModel& model, const std::vector<int32_t>& 
                               int64_t count, const SamplingOptions& sampling, Rng& rng);
 
 int run_sample(const SampleOptions& options);
-int run_eval(const std::string& checkpoint, const std::string& data, int64_t batch);
+// Loss, perplexity and bits per byte of the text's whole context windows; with logits_dir,
+// also writes tokens.npy and logits.npy [T', V] of its first T' = min(context, tokens) tokens.
+int run_eval(const std::string& checkpoint, const std::string& data, int64_t batch,
+             const std::string& logits_dir = "");
 
 }  // namespace attn

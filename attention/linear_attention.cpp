@@ -157,7 +157,7 @@ void linear_attention_step(float* out, const float* q, const float* k, const flo
   for (int64_t h = 0; h < H; ++h) {
     float* S = state.S.data() + h * D * M;
     float* z = state.z.data() + h * D;
-    // S += phi(k) v^T, z += phi(k)   (eq. 19-20: the RNN's state update)
+    // S += phi(k) v^T, z += phi(k)   (eqs. 18-19: the RNN state update; eq. 20 reads it)
     for (int64_t e = 0; e < D; ++e) {
       const float kf = phi(k[h * D + e]);
       z[e] += kf;

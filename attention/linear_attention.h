@@ -2,7 +2,7 @@
 // phi(x) = elu(x) + 1. q, k [B, H, T, D], v [B, H, T, M] -> out [B, H, T, M]:
 //   out_i = phi(q_i)^T S_i / (phi(q_i)^T z_i + eps)
 // with S_i = sum_j phi(k_j) v_j^T and z_i = sum_j phi(k_j) over all j (non-causal, eq. 5-6)
-// or over j <= i (causal, eq. 8-9). Cost O(T D M) instead of O(T^2 D).
+// or over j <= i (causal, eqs. 9-12). Cost O(T D M) instead of O(T^2 D).
 #pragma once
 #include <cstdint>
 

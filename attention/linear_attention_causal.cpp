@@ -10,7 +10,8 @@
 //   reverse pass   with U = sum_{i >= c1} Qf_i G_i^T, u = sum_{i >= c1} g_i Qf_i:
 //                  dKf_c = V_c U^T + 1 u^T + Bm^T Qf_c                        (eq. 14)
 //                  dV_c  = Kf_c U + A^T G_c                                   (eq. 15)
-// Extra memory per head: a few T x D buffers, S and U (D x M), one n x n tile; never T x D x M.
+// Extra memory per head: phi(Q), phi(K) and their gradients (T x D each), G (T x M), g (T),
+// S and U (D x M), two c x c tiles (A, Bm); never T x D x M.
 #include "attention/linear_attention_internal.h"
 
 namespace attn::linear_detail {

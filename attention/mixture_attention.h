@@ -3,7 +3,8 @@
 //   Z = (1 - a) scale Q K^T + a S,   P = softmax(mask(Z)) row-wise,   out = P V
 // with a in (0, 1) (the layer passes sigmoid of a learned scalar) and S the Synthesizer's
 // logits, [B, H, T, T] (Dense) or [1, H, T, T] (Random, shared by the batch). It stores P
-// (the T x T per head the Synthesizer needs anyway) and nothing else of size T x T.
+// (the T x T per head the Synthesizer needs anyway) and keeps a reference to S (the
+// backward's da needs it), besides q, k, v; no other T x T.
 //   q, k, v [B, H, T, D], S [B or 1, H, T, T], a [1] -> out [B, H, T, D]
 #pragma once
 #include <cstdint>

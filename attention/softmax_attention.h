@@ -12,6 +12,11 @@ struct SoftmaxAttentionOptions {
   bool causal = false;                // query t sees keys <= t (needs Tq == Tk)
   std::vector<int32_t> key_lengths;   // per batch: keys at >= length are padding (empty: none)
   float scale = 0.0f;                 // 0: 1 / sqrt(D)
+  // Tile products from bf16 copies of q, k, v (and dO) and of each P and dS tile, accumulated
+  // in float32; the softmax statistics (m, l, lse, Delta) and the outputs stay float32. The
+  // autograd entries below turn it on in bf16 precision (engine/bf16.h). Raw kernels: the
+  // caller must have checked that the CPU multiplies bf16.
+  bool bf16 = false;
   // Tile sizes (query rows x key rows), chosen with bench/attention.cpp on AVX-512 and 2
   // cores: larger key tiles amortise each small gemm's fixed cost; the S and P tiles stay in
   // L2. Tests set tiny tiles so that small shapes cross many tiles.

@@ -2,8 +2,8 @@
 //   forward   P (saved: T x T per head is inherent to the Synthesizer), out = P V
 //   backward  dV = P^T dO,   dP = dO V^T,   dlogits = P * (dP - rowsum(dP * P))
 // With logits shared by the batch ([1, H, T, T]) dlogits sums over the batch, as a shared
-// parameter's gradient must. Causal masking sets logits above the diagonal to -inf (P = 0
-// there), so masked entries get no gradient.
+// parameter's gradient must. Causal masking gives each row's softmax only its
+// first i + 1 logits and writes P = 0 after them, so masked entries get no gradient.
 #include "attention/synthetic_attention.h"
 
 #include <algorithm>

@@ -1,6 +1,7 @@
 // Attention operator benchmark: forward and forward+backward milliseconds (medians after
 // warm-up) and the allocator's high-water mark above the inputs, one JSON line per
-// configuration. Sweeps T unless --T is given.
+// configuration. Sweeps T unless --T is given. --precision bf16: softmax attention's tile
+// products in bf16; --variant softmax-packed: the model's entry (one [B, T, 3C] input).
 //   bench_attention --variant softmax --causal 1 --B 1 --H 4 --D 64 --Tmin 256 --Tmax 16384
 #include <sys/resource.h>
 
@@ -18,6 +19,7 @@
 #include "attention/softmax_attention.h"
 #include "attention/synthetic_attention.h"
 #include "engine/allocator.h"
+#include "engine/bf16.h"
 #include "engine/parallel.h"
 #include "engine/tape.h"
 
@@ -53,12 +55,22 @@ struct Variant {
 
 std::vector<Tensor> none(int64_t, int64_t, int64_t, Rng&) { return {}; }
 
-Variant variant_by_name(const std::string& name, int64_t linformer_k) {
+Variant variant_by_name(const std::string& name, int64_t D, int64_t linformer_k) {
   if (name == "softmax")
     return {none, [](auto& q, auto& k, auto& v, auto&, bool causal) {
               SoftmaxAttentionOptions o;
               o.causal = causal;
               return softmax_attention(q, k, v, o);
+            }};
+  if (name == "softmax-packed")  // the model's entry: qkv [B, T, 3 H D] from one projection
+    return {[D](int64_t B, int64_t H, int64_t T, Rng& rng) {
+              return std::vector<Tensor>{Tensor::randn({B, T, 3 * H * D}, rng).requires_grad_()};
+            },
+            [](auto& q, auto&, auto&, auto& extra, bool causal) {
+              SoftmaxAttentionOptions o;
+              o.causal = causal;
+              // [B, T, H D] viewed as [B, H, T, D] for the shared dout (same element count)
+              return reshape(softmax_self_attention_packed(extra[0], q.size(1), o), q.shape());
             }};
   if (name == "softmax-composed")
     return {none, [](auto& q, auto& k, auto& v, auto&, bool causal) {
@@ -109,9 +121,12 @@ int main(int argc, char** argv) {
   app.add_option("--repeats", repeats);
   app.add_option("--threads", threads_opt);
   app.add_option("--linformer-k", linformer_k, "Linformer projected length");
+  std::string precision_name = "fp32";
+  app.add_option("--precision", precision_name, "fp32 or bf16 (softmax attention's tile products)");
   CLI11_PARSE(app, argc, argv);
   if (threads_opt > 0) set_threads(threads_opt);
-  const Variant f = variant_by_name(name, linformer_k);
+  PrecisionScope precision(checked_precision(precision_name));
+  const Variant f = variant_by_name(name, D, linformer_k);
   for (int64_t t = T ? T : Tmin; t <= (T ? T : Tmax); t *= 2) {
     Rng rng(1);
     Tensor q = Tensor::randn({B, H, t, D}, rng).requires_grad_();
@@ -132,7 +147,7 @@ int main(int argc, char** argv) {
     const double fwd_bwd = median_ms([&] { backward(f.run(q, k, v, extra, causal), dout); }, repeats);
     const double peak_mb = (allocator_stats().peak_bytes - base) / 1048576.0;
     nlohmann::json j = {{"bench", "attention"}, {"engine", "attn"}, {"variant", name}, {"B", B}, {"H", H}, {"T", t},
-                        {"D", D}, {"causal", causal != 0}, {"threads", threads()},
+                        {"D", D}, {"causal", causal != 0}, {"threads", threads()}, {"precision", precision_name},
                         {"fwd_ms", fwd}, {"fwd_bwd_ms", fwd_bwd}, {"peak_mb", peak_mb},
                         {"process_peak_rss_mb", peak_rss_mb()}};
     std::printf("%s\n", j.dump().c_str());

@@ -1,6 +1,9 @@
 // GFLOP/s of the engine's matmul (oneDNN matmul primitive through engine/gemm) against
 // oneDNN's plain sgemm called directly, on square sizes and a small transformer's shapes.
 // One JSON line per shape; "ratio" = engine / direct (the issue asks >= 0.95 from 256 up).
+// --attention-tiles: instead, the tile products of the softmax attention kernel (one thread,
+// as inside the kernel's parallel loop) in float32 and in bf16 (where the CPU has it):
+// "ratio" = f32 time / bf16 time, whether bf16 tiles would pay.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -8,6 +11,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "engine/bf16.h"
 #include "engine/gemm.h"
 #include "testing/matmul_peers.h"
 #include "engine/ops.h"
@@ -64,6 +68,38 @@ void run(const std::string& label, int64_t M, int64_t N, int64_t K, bool tb, boo
   std::fflush(stdout);
 }
 
+// One tile product C (+)= op(A) op(B), M x N x K, as the attention kernel issues it.
+void run_tile(const std::string& label, int64_t M, int64_t N, int64_t K, bool ta, bool tb,
+              bool accumulate) {
+  Rng rng(1);
+  const Tensor a = Tensor::randn({M * K}, rng), b = Tensor::randn({K * N}, rng);
+  Tensor c = Tensor::zeros({M * N});
+  const Bf16Buffer a16 = Bf16Buffer::of(a.data(), M * K), b16 = Bf16Buffer::of(b.data(), K * N);
+  const GemmShape shape = packed_gemm(M, N, K, ta, tb, accumulate);
+  const auto [f32_ms, bf16_ms] = median_ms([&] { gemm(shape, a.data(), b.data(), c.data()); },
+                                           [&] { gemm_bf16(shape, a16.data(), b16.data(), c.data()); });
+  const double gflop = 2.0 * M * N * K * 1e-9;
+  nlohmann::json j = {{"bench", "attention_tile"}, {"shape", label}, {"M", M}, {"N", N},
+                      {"K", K}, {"trans_a", ta}, {"trans_b", tb}, {"f32_ms", f32_ms},
+                      {"bf16_ms", bf16_ms}, {"f32_gflops", gflop / f32_ms * 1e3},
+                      {"bf16_gflops", gflop / bf16_ms * 1e3}, {"ratio", f32_ms / bf16_ms}};
+  std::printf("%s\n", j.dump().c_str());
+  std::fflush(stdout);
+}
+
+// The five tile products of softmax attention at D = 64 with the default tiles (forward
+// 128 x 512, backward 128 x 256).
+void run_attention_tiles() {
+  set_threads(1);
+  const int64_t D = 64;
+  run_tile("fwd S = Q K^T", 128, 512, D, false, true, false);
+  run_tile("fwd O += P V", 128, D, 512, false, false, true);
+  run_tile("bwd dV += P^T dO", 256, D, 128, true, false, true);
+  run_tile("bwd dP = dO V^T", 128, 256, D, false, true, false);
+  run_tile("bwd dQ += dS K", 128, D, 256, false, false, true);
+  run_tile("bwd dK += dS^T Q", 256, D, 128, true, false, true);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,7 +108,17 @@ int main(int argc, char** argv) {
   CLI::App app{"matmul benchmark: engine vs direct oneDNN sgemm"};
   app.add_option("--threads", threads_opt);
   app.add_option("--max-size", max_size);
+  bool tiles = false;
+  app.add_flag("--attention-tiles", tiles, "f32 vs bf16 on softmax attention's tile products");
   CLI11_PARSE(app, argc, argv);
+  if (tiles) {
+    if (const std::string why = bf16_unsupported_reason(); !why.empty()) {
+      std::fprintf(stderr, "bench_matmul --attention-tiles: %s\n", why.c_str());
+      return 1;
+    }
+    run_attention_tiles();
+    return 0;
+  }
   if (threads_opt > 0) set_threads(threads_opt);
   for (int64_t n = 64; n <= max_size; n *= 2) run("square", n, n, n, false);
   // A small GPT (C = 128 and 384, B T = 768 and 2048 rows): qkv, proj, fc, head.

@@ -37,7 +37,7 @@ struct Key {
 };
 struct KeyHash {
   size_t operator()(const Key& k) const {
-    size_t h = 1469598103934665603ull;
+    size_t h = 14695981039346656037ull;
     for (int64_t x : k.v) h = (h ^ static_cast<size_t>(x)) * 1099511628211ull;
     return h ^ (k.ta * 2 + k.tb * 4 + k.acc * 8 + k.bf16 * 16);
   }

@@ -35,7 +35,7 @@
 //  SLICE           axis, start           dX[slice] += dY           (split = several slices)
 //  SOFTMAX         output y              dX += y (dY - sum(dY y))  (last dim)
 //  LOG_SOFTMAX     output y              dX += dY - e^y sum(dY)    (last dim)
-//  LAYERNORM       mean, rstd            xhat = (x-mean) rstd; dW += sum dY xhat; dB += sum dY;
+//  LAYERNORM       x, weight, mean, rstd xhat = (x-mean) rstd; dW += sum dY xhat; dB += sum dY;
 //                                        dX += rstd (g - mean(g) - xhat mean(g xhat)), g = dY W
 //  EMBEDDING       ids                   dW[id] += dY              (scatter-add)
 //  CROSS_ENTROPY   ids, lse              dZ += (softmax(z) - onehot) dY / n_valid

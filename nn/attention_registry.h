@@ -1,6 +1,6 @@
 // The registry: every attention variant under its spec name, with its options and what it
 // is. Adding a variant = one file in nn/variants/ (its class, validate and make functions),
-// one line in nn/attention_registry.cpp, and its tests (README: "How to add an attention
+// one line in nn/attention_registry.cpp, and its tests (docs/extending.md, "Add an attention
 // variant").
 #pragma once
 #include <memory>

@@ -28,7 +28,7 @@ class EncoderClassifier : public Module {
   Rng& dropout_rng() { return dropout_rng_; }
 
   Embedding wte, wpe;
-  Tensor layerwise_projection;  // Linformer share=layerwise: one E for every layer
+  Tensor layerwise_projection;  // Linformer share=layerwise: E = F for every layer
   std::vector<std::unique_ptr<TransformerBlock>> blocks;
   LayerNorm ln_f;
   Linear head;

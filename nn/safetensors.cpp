@@ -20,7 +20,11 @@ namespace {
 
 constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // the reference implementation's limit
 
-uint64_t fnv1a(const char* data, size_t n, uint64_t h = 1469598103934665603ull) {
+// FNV-1a 64 (offset basis 14695981039346656037, prime 1099511628211). Checkpoints written
+// before 2026-11-30 used the basis with its last digit missing (kLegacyBasis); loading accepts
+// both, writing uses the standard one.
+constexpr uint64_t kFnvBasis = 14695981039346656037ull, kLegacyBasis = 1469598103934665603ull;
+uint64_t fnv1a(const char* data, size_t n, uint64_t h = kFnvBasis) {
   for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(data[i])) * 1099511628211ull;
   return h;
 }
@@ -168,7 +172,8 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& p
     fail(path, "tensors cover " + std::to_string(covered) + " of " + std::to_string(data_size) +
                    " data bytes (trailing data)");
   auto it = file.metadata.find("attn.checksum");
-  if (it != file.metadata.end() && it->second != hex(fnv1a(data, data_size)))
+  if (it != file.metadata.end() && it->second != hex(fnv1a(data, data_size)) &&
+      it->second != hex(fnv1a(data, data_size, kLegacyBasis)))
     fail(path, "checksum mismatch: the data was modified or damaged");
   for (const TensorEntry& e : entries) {
     StoredTensor t{e.name, e.shape, std::vector<float>((e.end - e.begin) / sizeof(float))};

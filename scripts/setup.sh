@@ -4,14 +4,15 @@
 #   scripts/setup.sh --bench  also PyTorch (the benchmark peer) with OpenMP OpenBLAS
 set -euo pipefail
 # openmpi-bin, libopenmpi-dev: data-parallel training under mpirun (apps/world.h); iproute2:
-# the two-network-namespace test (tests/apps/test_mpi.sh).
+# the two-network-namespace test (tests/apps/test_mpi.sh). python3-numpy: the checks of the
+# learner pages (docs/examples/*.py, run by the tests).
 # ocl-icd-opencl-dev: oneDNN's CMake config looks for OpenCL even in a CPU-only build, and
 # apt only recommends it (the script installs without recommends).
 packages=(meson ninja-build g++ pkg-config cmake libdnnl-dev ocl-icd-opencl-dev doctest-dev
           libcli11-dev nlohmann-json3-dev libstb-dev libsentencepiece-dev
-          openmpi-bin libopenmpi-dev iproute2)
+          openmpi-bin libopenmpi-dev iproute2 python3-numpy)
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(python3-torch libopenblas0-openmp python3-numpy)
+  packages+=(python3-torch libopenblas0-openmp)
 fi
 missing=()
 for p in "${packages[@]}"; do

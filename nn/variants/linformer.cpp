@@ -1,7 +1,7 @@
 // linformer[:k=64,share=headwise]: keys and values projected along the sequence to k rows
 // (Wang et al. 2020, eq. 7), then softmax attention over them. share: none (E, F per head),
-// headwise (one E, F for all heads), kv (E = F), layerwise (one E for every layer, owned by
-// the model). Encoders only: each projected key mixes every position, future ones included.
+// headwise (one E, F for all heads), kv (E = F), layerwise (one projection, E = F for every
+// head of every layer, owned by the model). Encoders only: each projected key mixes every position, future ones included.
 #include <cmath>
 
 #include "attention/linformer.h"

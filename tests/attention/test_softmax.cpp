@@ -1,7 +1,10 @@
 // Fused softmax attention: against the composed twin (forward and all gradients), finite
-// differences, causality, padding, the packed [B, T, 3C] form and bad input.
+// differences, causality, padding, the packed [B, T, 3C] form, bf16 tiles and bad input.
+#include <cmath>
+
 #include "testing/composed.h"
 #include "attention/softmax_attention.h"
+#include "engine/bf16.h"
 #include "tests/helpers.h"
 
 using namespace attn;
@@ -151,4 +154,63 @@ TEST_CASE("bad input gives clear errors") {
                     doctest::Contains("must not be empty"));
   CHECK_THROWS_WITH(softmax_self_attention_packed(Tensor::zeros({1, 4, 10}), 3),
                     doctest::Contains("qkv must be [B, T, 3C]"));
+}
+
+namespace {
+
+// sqrt(sum (got - want)^2 / sum want^2)
+double relative_error(const Tensor& got, const Tensor& want) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    num += std::pow(got.data()[i] - want.data()[i], 2);
+    den += std::pow(want.data()[i], 2);
+  }
+  return std::sqrt(num / den);
+}
+
+void check_bf16_tiles(int64_t B, int64_t H, int64_t T, int64_t D, bool causal,
+                      std::vector<int32_t> lengths = {}, Tiles tiles = {}) {
+  CAPTURE(T);
+  CAPTURE(causal);
+  CAPTURE(tiles.fwd_q);
+  Tensor q = random({B, H, T, D}, 1), k = random({B, H, T, D}, 2), v = random({B, H, T, D}, 3);
+  Tensor R = random({B, H, T, D}, 4, 1, false);
+  SoftmaxAttentionOptions o;
+  o.causal = causal, o.key_lengths = lengths, o.tiles = tiles;
+  auto attend = [&](auto& a, auto& b, auto& c) { return softmax_attention(a, b, c, o); };
+  const Grads f32 = run(attend, q, k, v, R);
+  Grads f16;
+  {
+    PrecisionScope scope(Precision::kBF16);  // what --precision bf16 sets around a step
+    f16 = run(attend, q, k, v, R);
+  }
+  // Each tile product rounds its operands to 8 significant bits (engine/bf16.h): relative
+  // errors of the order of 2^-8 = 0.0039, a few roundings of either sign.
+  CHECK(relative_error(f16.out, f32.out) < 0.01);
+  CHECK(relative_error(f16.dq, f32.dq) < 0.02);
+  CHECK(relative_error(f16.dk, f32.dk) < 0.02);
+  CHECK(relative_error(f16.dv, f32.dv) < 0.02);
+  CHECK(relative_error(f16.out, f32.out) > 0);  // the bf16 tiles did run
+}
+
+}  // namespace
+
+TEST_CASE("bf16 tiles track float32 within bf16's error (forward and backward)") {
+  if (const std::string why = bf16_unsupported_reason(); !why.empty()) {
+    MESSAGE("skipped: " << why);
+    return;
+  }
+  for (bool causal : {false, true}) {
+    check_bf16_tiles(2, 3, 70, 16, causal);
+    check_bf16_tiles(1, 2, 600, 32, causal);  // crosses the default tiles
+    check_bf16_tiles(2, 2, 50, 8, causal, {50, 21}, Tiles{7, 3, 5, 4});  // tiny tiles, padding
+  }
+  // The packed [B, T, 3C] entry takes the same path.
+  const int64_t B = 2, T = 40, H = 2, D = 8, C = H * D;
+  Tensor qkv = random({B, T, 3 * C}, 5);
+  const Tensor f32 = softmax_self_attention_packed(qkv, H, {});
+  PrecisionScope scope(Precision::kBF16);
+  const Tensor f16 = softmax_self_attention_packed(qkv, H, {});
+  CHECK(relative_error(f16, f32) < 0.01);
+  CHECK(relative_error(f16, f32) > 0);
 }

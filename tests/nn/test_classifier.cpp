@@ -88,3 +88,19 @@ TEST_CASE("classifier input errors") {
   CHECK_THROWS_WITH(EncoderClassifier(small("softmax"), 3, "max", 1),
                     doctest::Contains("pooling must be 'mean' or 'cls'"));
 }
+
+TEST_CASE("Linformer share=layerwise: the one projection's gradient sums every layer's uses") {
+  // The model owns one [k, L] projection that every layer uses as both E and F; its gradient
+  // must collect all 2 x n_layer uses (finite differences through the whole classifier).
+  EncoderClassifier model(small("linformer:k=4,share=layerwise"), 3, "mean", 5);
+  REQUIRE(model.layerwise_projection.defined());
+  for (auto& p : model.parameters())  // larger weights: every path carries a visible gradient
+    for (int64_t i = 0; i < p.value.numel(); ++i) p.value.data()[i] *= 5.0f;
+  Ids ids{{2, 12}, std::vector<int32_t>(24)};
+  Rng rng(6);
+  for (auto& id : ids.values) id = static_cast<int32_t>(rng.below(12));
+  GradcheckOptions o;
+  o.samples_per_input = 12;
+  CHECK_GRADCHECK([&](const std::vector<Tensor>&) { return model.forward(ids, {12, 7}); },
+                  std::vector<Tensor>{model.layerwise_projection}, o);
+}

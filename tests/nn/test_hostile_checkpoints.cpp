@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -192,4 +193,33 @@ TEST_CASE("folders, devices and FIFOs are not read as checkpoints") {
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
   CHECK_THROWS_WITH(read_checkpoint(fifo), doctest::Contains("is not a regular file"));  // no hang
   std::filesystem::remove(fifo);
+}
+
+TEST_CASE("attn.checksum is standard FNV-1a 64; the earlier basis is still accepted on load") {
+  LanguageModel model(tiny_config(), 1);
+  const std::string path = temp_path("checksum.safetensors");
+  save_checkpoint(path, model.config(), model.arena(), nullptr, {}, nlohmann::json::object());
+  std::string bytes = read_bytes(path);
+  uint64_t header = 0;
+  std::memcpy(&header, bytes.data(), 8);
+  const std::string data = bytes.substr(8 + header);
+  auto fnv = [&](uint64_t h) {  // FNV-1a 64 over the data bytes, from the given basis
+    for (unsigned char c : data) h = (h ^ c) * 0x100000001b3ull;
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return std::string(buf);
+  };
+  const std::string standard = fnv(0xcbf29ce484222325ull), legacy = fnv(1469598103934665603ull);
+  const size_t at = bytes.find(standard);
+  REQUIRE(at < 8 + header);  // what attn wrote is the standard checksum
+  auto rewrite = [&](const std::string& checksum) {
+    std::string edited = bytes;
+    edited.replace(at, 16, checksum);
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << edited;
+  };
+  rewrite(legacy);  // a checkpoint written before the basis was corrected
+  CHECK_NOTHROW(read_checkpoint(path));
+  rewrite(std::string(16, '0'));
+  CHECK_THROWS_WITH(read_checkpoint(path), doctest::Contains("checksum mismatch"));
+  std::filesystem::remove(path);
 }
