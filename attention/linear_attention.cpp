@@ -22,7 +22,7 @@ namespace {
 
 void forward_head(float* out, float* den, const float* q, const float* k, const float* v,
                   int64_t T, int64_t D, int64_t M, float eps) {
-  std::vector<float> Qf(T * D), Kf(T * D), S(D * M), z(D, 0.0f);
+  Buffer Qf(T * D), Kf(T * D), S(D * M), z(D, true);
   apply_phi(Qf.data(), q, T * D);
   apply_phi(Kf.data(), k, T * D);
   mm(S.data(), Kf.data(), v, D, M, T, true, false, false);
@@ -40,8 +40,8 @@ void forward_head(float* out, float* den, const float* q, const float* k, const 
 void backward_head(float* dq, float* dk, float* dv, const float* d_out, const float* out,
                    const float* den, const float* q, const float* k, const float* v, int64_t T,
                    int64_t D, int64_t M) {
-  std::vector<float> Qf(T * D), Kf(T * D), G(T * M), g(T), S(D * M), z(D, 0.0f), dS(D * M),
-      dz(D, 0.0f), dF(T * D);
+  Buffer Qf(T * D), Kf(T * D), G(T * M), g(T), S(D * M), z(D, true), dS(D * M), dz(D, true),
+      dF(T * D);
   apply_phi(Qf.data(), q, T * D);
   apply_phi(Kf.data(), k, T * D);
   split_gradient(G.data(), g.data(), d_out, out, den, T, M);

@@ -39,7 +39,7 @@ void causal_gradient_scores(float* Bm, const float* G, const float* g, const flo
 void causal_forward_head(float* out, float* den, const float* q, const float* k, const float* v,
                          int64_t T, int64_t D, int64_t M, const LinearAttentionOptions& o) {
   const int64_t chunk = std::min(o.chunk, T);  // a chunk past T is one chunk of T rows
-  std::vector<float> Qf(T * D), Kf(T * D), S(D * M, 0.0f), z(D, 0.0f), A(chunk * chunk);
+  Buffer Qf(T * D), Kf(T * D), S(D * M, true), z(D, true), A(chunk * chunk);
   apply_phi(Qf.data(), q, T * D);
   apply_phi(Kf.data(), k, T * D);
   for (int64_t c0 = 0; c0 < T; c0 += chunk) {
@@ -66,8 +66,8 @@ void causal_backward_head(float* dq, float* dk, float* dv, const float* d_out, c
                           const float* den, const float* q, const float* k, const float* v,
                           int64_t T, int64_t D, int64_t M, const LinearAttentionOptions& o) {
   const int64_t chunk = std::min(o.chunk, T);  // a chunk past T is one chunk of T rows
-  std::vector<float> Qf(T * D), Kf(T * D), G(T * M), g(T), dQf(T * D), dKf(T * D);
-  std::vector<float> S(D * M, 0.0f), z(D, 0.0f), A(chunk * chunk), Bm(chunk * chunk);
+  Buffer Qf(T * D), Kf(T * D), G(T * M), g(T), dQf(T * D), dKf(T * D);
+  Buffer S(D * M, true), z(D, true), A(chunk * chunk), Bm(chunk * chunk);
   apply_phi(Qf.data(), q, T * D);
   apply_phi(Kf.data(), k, T * D);
   split_gradient(G.data(), g.data(), d_out, out, den, T, M);
@@ -91,8 +91,8 @@ void causal_backward_head(float* dq, float* dk, float* dv, const float* d_out, c
   if (!dk && !dv) return;
   // reverse pass: dKf and dV (eqs. 14, 15); S and z are reused as U and u.
   float *U = S.data(), *u = z.data();
-  std::fill(S.begin(), S.end(), 0.0f);
-  std::fill(z.begin(), z.end(), 0.0f);
+  std::fill_n(U, D * M, 0.0f);
+  std::fill_n(u, D, 0.0f);
   const int64_t last = (T - 1) / chunk * chunk;
   for (int64_t c0 = last; c0 >= 0; c0 -= chunk) {
     const int64_t n = std::min(chunk, T - c0);

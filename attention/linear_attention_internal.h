@@ -6,8 +6,25 @@
 #include "attention/linear_attention.h"
 #include "engine/gemm.h"
 #include "engine/simd_math.h"
+#include "engine/tensor.h"
 
 namespace attn::linear_detail {
+
+// Working memory of one head, from the engine's caching allocator: not zero-filled unless
+// asked, and no fresh pages after the first call of a size (a std::vector would zero every
+// buffer and, at large T, fault in new pages on every call: half the causal backward's time
+// at T = 4096 went there).
+class Buffer {
+ public:
+  explicit Buffer(int64_t n, bool zero = false) : storage_(static_cast<size_t>(n)) {
+    if (zero) std::fill_n(storage_.data, n, 0.0f);
+  }
+  float* data() { return storage_.data; }
+  float& operator[](int64_t i) { return storage_.data[i]; }
+
+ private:
+  Storage storage_;
+};
 
 // phi(x) = elu(x) + 1 = x + 1 for x > 0, e^x otherwise; phi'(x) = 1 or e^x = phi(x).
 inline float phi(float x) { return x > 0.0f ? x + 1.0f : fast_exp(x); }

@@ -15,23 +15,20 @@
 //   dQ_i += scale dS K_j;  dK_j += scale dS^T Q_i
 // Saved: lse (B H Tq floats) besides the output; per thread one S tile forward, P, dP and
 // Delta (Tq) backward: never T x T. Causal tiles above the diagonal are skipped. Forward tasks:
-// (batch, head, query tile); backward: (batch, head), key tiles outer, so no two threads write
-// one dQ. bf16: the tile products take bf16 copies of each task's rows and of P and dS
-// (attention/tile_product.h).
+// (batch, head, query tile); backward: (batch, head), or (batch, head, key tile) when there are
+// fewer pairs than threads. bf16: the tile products take bf16 copies of each task's rows and
+// of P and dS (attention/tile_product.h). The autograd entries: softmax_attention_node.cpp.
 #include "attention/softmax_attention.h"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
-#include <stdexcept>
 #include <vector>
 
 #include "attention/tile_product.h"
-#include "engine/check.h"
 #include "engine/parallel.h"
 #include "engine/simd_math.h"
-#include "engine/tape.h"
 
 namespace attn {
 namespace {
@@ -226,161 +223,92 @@ void row_deltas(float* delta, const float* dO, const float* O, int64_t Tq, int64
   }
 }
 
+// dq += the sum over threads of their [B H Tq D] parts, in thread order; called by every
+// thread of the team (a worksharing loop over rows, after the loop that filled the parts).
+void add_thread_parts(float* dq, const std::vector<std::vector<float>>& parts,
+                      const AttentionDims& d, const HeadLayout& lay) {
+#pragma omp for schedule(static)
+  for (int64_t row = 0; row < d.B * d.H * d.Tq; ++row) {
+    const int64_t bh = row / d.Tq, t = row % d.Tq;
+    float* out = dq + bh / d.H * lay.batch + bh % d.H * lay.head + t * lay.row;
+    for (const auto& part : parts) {
+      if (part.empty()) continue;  // a thread that failed to allocate (the error is rethrown)
+      const float* p = part.data() + row * d.D;
+#pragma omp simd
+      for (int64_t c = 0; c < d.D; ++c) out[c] += p[c];
+    }
+  }
+}
+
+// The key tiles [first, last) of one head, each against every query tile that sees it.
+void backward_key_tiles(const HeadBackward& g, int64_t Tq, int64_t tile_q, int64_t first,
+                        int64_t last) {
+  for (int64_t j0 = first * g.ld; j0 < std::min(last * g.ld, g.key_len); j0 += g.ld) {
+    // In causal mode only queries at >= j0 see this key tile.
+    const int64_t first_row = g.causal ? j0 / tile_q * tile_q : 0;
+    for (int64_t i0 = first_row; i0 < Tq; i0 += tile_q) {
+      const int64_t rows = std::min(tile_q, Tq - i0);
+      // Causal: this query tile sees keys up to its last row; later columns are all zero.
+      const int64_t cols = std::min(std::min(g.ld, g.key_len - j0),
+                                    visible_keys(i0 + rows - 1, g.key_len, g.causal) - j0);
+      backward_tile(g, i0, rows, j0, cols);
+    }
+  }
+}
+
 }  // namespace
 
+// Tasks are (batch, head) pairs, key tiles outer: a thread owns dK, dV and dQ of its head.
+// With fewer pairs than threads (B = 1 on a many-core laptop) each key tile is a task
+// instead; dQ, which every key tile adds to, then goes to per-thread buffers summed in thread
+// order after the loop (a static schedule keeps the sums, and the bits, fixed).
 void softmax_attention_backward(float* dq, float* dk, float* dv, const float* d_out,
                                 const float* out, const float* lse, const float* q,
                                 const float* k, const float* v, const AttentionDims& d,
                                 const AttentionLayouts& lay,
                                 const SoftmaxAttentionOptions& options) {
   const int64_t tile_q = options.tiles.bwd_q, tile_k = options.tiles.bwd_k;
-  const bool half = options.bf16;
+  const int64_t key_tiles = (d.Tk + tile_k - 1) / tile_k, team = threads();
+  const bool half = options.bf16, split = dq && d.B * d.H < team && key_tiles > 1;
+  const int64_t parts = split ? key_tiles : 1;  // tasks per (batch, head)
+  std::vector<std::vector<float>> dq_parts(split ? team : 0);  // [B H Tq D] per thread
   ParallelErrors errors;  // allocation and oneDNN may throw inside the region
-#pragma omp parallel
+#pragma omp parallel num_threads(team)
   {
     std::vector<float> P, dP, delta;
     std::vector<bf16> P16, dS16, Q16, K16, V16, dO16;  // bf16: tiles and this head's rows
+    float* my_dq = nullptr;
     errors.capture([&] {
       P.resize(tile_q * tile_k), dP.resize(tile_q * tile_k), delta.resize(d.Tq);
       if (half) P16.resize(tile_q * tile_k), dS16.resize(tile_q * tile_k);
+      if (split) my_dq = (dq_parts[omp_get_thread_num()] = std::vector<float>(d.B * d.H * d.Tq * d.D)).data();
     });
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t bh = 0; bh < d.B * d.H; ++bh)
+#pragma omp for schedule(static, 1)
+    for (int64_t task = 0; task < d.B * d.H * parts; ++task)
       errors.capture([&] {
-        const int64_t b = bh / d.H, h = bh % d.H, key_len = key_length(options, b, d.Tk);
+        const int64_t bh = task / parts, b = bh / d.H, h = bh % d.H;
+        const int64_t key_len = key_length(options, b, d.Tk);
         const int64_t q_off = b * lay.q.batch + h * lay.q.head;
         const int64_t k_off = b * lay.k.batch + h * lay.k.head;
         const int64_t v_off = b * lay.v.batch + h * lay.v.head;
         const int64_t o_off = b * lay.out.batch + h * lay.out.head;
+        float* dQ = split ? my_dq + bh * d.Tq * d.D : dq ? dq + q_off : nullptr;
         const HeadBackward g{
             tile_operand(q + q_off, lay.q.row, d.Tq, d.D, half, Q16),
             tile_operand(k + k_off, lay.k.row, key_len, d.D, half, K16),
             tile_operand(v + v_off, lay.v.row, key_len, d.D, half, V16),
             tile_operand(d_out + o_off, lay.out.row, d.Tq, d.D, half, dO16),
-            lse + bh * d.Tq, delta.data(), dq ? dq + q_off : nullptr,
-            dk ? dk + k_off : nullptr, dv ? dv + v_off : nullptr, lay.q.row, lay.k.row,
-            lay.v.row, d.D, key_len, tile_k, options.causal, scale_of(options, d.D), P.data(),
-            dP.data(), half ? P16.data() : nullptr, half ? dS16.data() : nullptr};
+            lse + bh * d.Tq, delta.data(), dQ, dk ? dk + k_off : nullptr,
+            dv ? dv + v_off : nullptr, split ? d.D : lay.q.row, lay.k.row, lay.v.row, d.D,
+            key_len, tile_k, options.causal, scale_of(options, d.D), P.data(), dP.data(),
+            half ? P16.data() : nullptr, half ? dS16.data() : nullptr};
         row_deltas(delta.data(), d_out + o_off, out + o_off, d.Tq, d.D, lay.out.row);
-        for (int64_t j0 = 0; j0 < key_len; j0 += tile_k) {
-          // In causal mode only queries at >= j0 see this key tile.
-          const int64_t first_row = options.causal ? j0 / tile_q * tile_q : 0;
-          for (int64_t i0 = first_row; i0 < d.Tq; i0 += tile_q) {
-            const int64_t rows = std::min(tile_q, d.Tq - i0);
-            // Causal: this query tile sees keys up to its last row; later columns are all zero.
-            const int64_t cols = std::min(std::min(tile_k, key_len - j0),
-                                          visible_keys(i0 + rows - 1, key_len, g.causal) - j0);
-            backward_tile(g, i0, rows, j0, cols);
-          }
-        }
+        const int64_t first = split ? task % parts : 0;
+        backward_key_tiles(g, d.Tq, tile_q, first, split ? first + 1 : key_tiles);
       });
+    if (split) add_thread_parts(dq, dq_parts, d, lay.q);
   }
   errors.rethrow();
-}
-
-namespace {
-
-// The inputs (q, k, v; or the packed qkv in q), the output and lse [B, H, Tq]: O(T D),
-// never T x T.
-struct SoftmaxSaved : Saved {
-  Tensor q, k, v, out, lse;
-  SoftmaxAttentionOptions options;
-  AttentionDims dims{};
-  AttentionLayouts layouts{};
-  size_t bytes() const override { return tensor_bytes({&q, &k, &v, &out, &lse}); }
-};
-
-void softmax_attention_node_backward(Node& node) {
-  const auto& s = node.state<SoftmaxSaved>();
-  softmax_attention_backward(node.needs_grad(0) ? node.grad_in(0) : nullptr,
-                             node.needs_grad(1) ? node.grad_in(1) : nullptr,
-                             node.needs_grad(2) ? node.grad_in(2) : nullptr, node.grad_out(),
-                             s.out.data(), s.lse.data(), s.q.data(), s.k.data(), s.v.data(),
-                             s.dims, s.layouts, s.options);
-}
-
-// Packed form: one input, qkv; q, k, v and their gradients are offsets 0, C, 2C in it.
-void packed_node_backward(Node& node) {
-  if (!node.needs_grad(0)) return;
-  const auto& s = node.state<SoftmaxSaved>();
-  const int64_t C = s.dims.H * s.dims.D;
-  const float* qkv = s.q.data();
-  float* g = node.grad_in(0);
-  softmax_attention_backward(g, g + C, g + 2 * C, node.grad_out(), s.out.data(), s.lse.data(),
-                             qkv, qkv + C, qkv + 2 * C, s.dims, s.layouts, s.options);
-}
-
-void check_options(const char* op, const AttentionDims& dims, const Shape& q, const Shape& k,
-                   const SoftmaxAttentionOptions& options) {
-  if (dims.Tq == 0 || dims.Tk == 0 || dims.D == 0)
-    shape_error(op, q, k, "(q and k) must not be empty");
-  if (options.causal && dims.Tq != dims.Tk)
-    shape_error(op, q, k, "(q and k) must have equal lengths in causal mode");
-  if (!options.key_lengths.empty() &&
-      static_cast<int64_t>(options.key_lengths.size()) != dims.B)
-    arg_error(op, "key_lengths has " + std::to_string(options.key_lengths.size()) +
-                      " entries for a batch of " + std::to_string(dims.B));
-  const auto& t = options.tiles;
-  if (t.fwd_q < 1 || t.fwd_k < 1 || t.bwd_q < 1 || t.bwd_k < 1)
-    arg_error(op, "tile sizes must be positive");
-}
-
-// The options a call runs with: bf16 tiles in bf16 precision (engine/bf16.h).
-SoftmaxAttentionOptions with_precision(SoftmaxAttentionOptions options) {
-  options.bf16 = options.bf16 || precision() == Precision::kBF16;
-  return options;
-}
-
-}  // namespace
-
-Tensor softmax_attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                         const SoftmaxAttentionOptions& given) {
-  const SoftmaxAttentionOptions options = with_precision(given);
-  const char* op = "softmax_attention";
-  check_defined(op, q), check_defined(op, k), check_defined(op, v);
-  if (q.dim() != 4) arg_error(op, "q must be [B, H, T, D], got " + to_string(q.shape()));
-  if (k.shape() != v.shape()) shape_error(op, k.shape(), v.shape(), "(k and v) must be equal");
-  if (k.dim() != 4 || k.size(0) != q.size(0) || k.size(1) != q.size(1) || k.size(3) != q.size(3))
-    shape_error(op, q.shape(), k.shape(), "(q and k) must agree in B, H and D");
-  const AttentionDims dims{q.size(0), q.size(1), q.size(2), k.size(2), q.size(3)};
-  check_options(op, dims, q.shape(), k.shape(), options);
-  const AttentionLayouts layouts = AttentionLayouts::contiguous(dims);
-  Tensor out = Tensor::empty(q.shape());
-  Tensor lse = Tensor::empty({dims.B, dims.H, dims.Tq});
-  softmax_attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), dims, layouts,
-                            options);
-  if (Node* node =
-          record(Op::ATTENTION_SOFTMAX, softmax_attention_node_backward, out, {q, k, v})) {
-    auto& s = node->save<SoftmaxSaved>();
-    s.q = q, s.k = k, s.v = v, s.out = out, s.lse = lse;
-    s.options = options, s.dims = dims, s.layouts = layouts;
-  }
-  return out;
-}
-
-Tensor softmax_self_attention_packed(const Tensor& qkv, int64_t heads,
-                                     const SoftmaxAttentionOptions& given) {
-  const SoftmaxAttentionOptions options = with_precision(given);
-  const char* op = "softmax_self_attention_packed";
-  check_defined(op, qkv);
-  if (qkv.dim() != 3 || heads <= 0 || qkv.size(2) % (3 * heads) != 0)
-    arg_error(op, "qkv must be [B, T, 3C] with C a multiple of the " + std::to_string(heads) +
-                      " heads, got " + to_string(qkv.shape()));
-  const int64_t B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3, D = C / heads;
-  const AttentionDims dims{B, heads, T, T, D};
-  check_options(op, dims, qkv.shape(), qkv.shape(), options);
-  const HeadLayout in{T * 3 * C, D, 3 * C};
-  const AttentionLayouts layouts{in, in, in, HeadLayout{T * C, D, C}};
-  Tensor out = Tensor::empty({B, T, C});
-  Tensor lse = Tensor::empty({B, heads, T});
-  const float* p = qkv.data();
-  softmax_attention_forward(out.data(), lse.data(), p, p + C, p + 2 * C, dims, layouts, options);
-  if (Node* node = record(Op::ATTENTION_SOFTMAX, packed_node_backward, out, {qkv})) {
-    auto& s = node->save<SoftmaxSaved>();
-    s.q = qkv, s.out = out, s.lse = lse;
-    s.options = options, s.dims = dims, s.layouts = layouts;
-  }
-  return out;
 }
 
 }  // namespace attn

@@ -44,9 +44,7 @@ inline void tile_product(int64_t M, int64_t N, int64_t K, const TileOperand& A, 
 // rows x cols of float32 (row stride ld) rounded into `out` (row stride ld_out).
 inline void round_rows(const float* x, int64_t ld, bf16* out, int64_t ld_out, int64_t rows,
                        int64_t cols) {
-  for (int64_t r = 0; r < rows; ++r)
-#pragma omp simd
-    for (int64_t c = 0; c < cols; ++c) out[r * ld_out + c] = to_bf16(x[r * ld + c]);
+  for (int64_t r = 0; r < rows; ++r) to_bf16_serial(x + r * ld, out + r * ld_out, cols);
 }
 
 // `rows` rows of D floats (stride ld) as a TileOperand: in bf16, rounded into `buffer`

@@ -55,7 +55,7 @@ struct Variant {
 
 std::vector<Tensor> none(int64_t, int64_t, int64_t, Rng&) { return {}; }
 
-Variant variant_by_name(const std::string& name, int64_t D, int64_t linformer_k) {
+Variant variant_by_name(const std::string& name, int64_t D, int64_t linformer_k, int64_t chunk) {
   if (name == "softmax")
     return {none, [](auto& q, auto& k, auto& v, auto&, bool causal) {
               SoftmaxAttentionOptions o;
@@ -77,9 +77,10 @@ Variant variant_by_name(const std::string& name, int64_t D, int64_t linformer_k)
               return softmax_attention_composed(q, k, v, causal);
             }};
   if (name == "linear")
-    return {none, [](auto& q, auto& k, auto& v, auto&, bool causal) {
+    return {none, [chunk](auto& q, auto& k, auto& v, auto&, bool causal) {
               LinearAttentionOptions o;
               o.causal = causal;
+              o.chunk = chunk;
               return linear_attention(q, k, v, o);
             }};
   if (name == "synth-random")  // a learned [1, H, T, T] logit matrix shared by the batch
@@ -121,12 +122,14 @@ int main(int argc, char** argv) {
   app.add_option("--repeats", repeats);
   app.add_option("--threads", threads_opt);
   app.add_option("--linformer-k", linformer_k, "Linformer projected length");
+  int64_t chunk = LinearAttentionOptions{}.chunk;
+  app.add_option("--chunk", chunk, "causal linear attention's rows per chunk");
   std::string precision_name = "fp32";
   app.add_option("--precision", precision_name, "fp32 or bf16 (softmax attention's tile products)");
   CLI11_PARSE(app, argc, argv);
   if (threads_opt > 0) set_threads(threads_opt);
   PrecisionScope precision(checked_precision(precision_name));
-  const Variant f = variant_by_name(name, D, linformer_k);
+  const Variant f = variant_by_name(name, D, linformer_k, chunk);
   for (int64_t t = T ? T : Tmin; t <= (T ? T : Tmax); t *= 2) {
     Rng rng(1);
     Tensor q = Tensor::randn({B, H, t, D}, rng).requires_grad_();

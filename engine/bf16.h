@@ -43,8 +43,12 @@ inline float from_bf16(bf16 h) {
   std::memcpy(&x, &bits, sizeof x);
   return x;
 }
-// out[i] = to_bf16(x[i]) for i < n, on every core.
+// out[i] = to_bf16(x[i]) for i < n, on every core. Where the CPU has AVX512_BF16 its
+// conversion instruction does it: the same bits for every float32 number except denormals
+// (below 1.2e-38 in magnitude), which it flushes to zero.
 void to_bf16(const float* x, bf16* out, int64_t n);
+// The same on the calling thread alone (inside a kernel's own parallel loop).
+void to_bf16_serial(const float* x, bf16* out, int64_t n);
 
 // bf16 values in the caching allocator's storage.
 class Bf16Buffer {

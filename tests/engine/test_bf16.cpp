@@ -144,3 +144,25 @@ TEST_CASE("bf16 is refused, naming the instruction set, on a CPU without it") {
   CHECK_THROWS_AS(parse_precision("fp16"), std::invalid_argument);
   CHECK(parse_precision("bf16") == Precision::kBF16);
 }
+
+TEST_CASE("the array conversion gives the scalar rounding's bits (native instruction or not)") {
+  // Normals of every size, exact ties (round to even), infinities and NaN; the native
+  // instruction (AVX512_BF16) differs only on denormals, which it flushes to zero.
+  std::vector<float> x;
+  Rng rng(4);
+  for (int i = 0; i < 5000; ++i) x.push_back(rng.normal() * std::ldexp(1.0f, static_cast<int>(rng.below(200)) - 100));
+  for (float tie : {1.00390625f, 1.01171875f, -3.0078125f}) x.push_back(tie);  // halfway cases
+  x.push_back(std::numeric_limits<float>::infinity());
+  x.push_back(-std::numeric_limits<float>::infinity());
+  x.push_back(std::numeric_limits<float>::quiet_NaN());
+  x.push_back(std::numeric_limits<float>::max());
+  std::vector<bf16> array(x.size()), serial(x.size());
+  to_bf16(x.data(), array.data(), static_cast<int64_t>(x.size()));
+  to_bf16_serial(x.data(), serial.data(), static_cast<int64_t>(x.size()));
+  int differences = 0;
+  for (size_t i = 0; i < x.size(); ++i)
+    differences += array[i] != to_bf16(x[i]) || serial[i] != to_bf16(x[i]);
+  CHECK(differences == 0);
+  CHECK(from_bf16(array[x.size() - 4]) == std::numeric_limits<float>::infinity());
+  CHECK(std::isnan(from_bf16(array[x.size() - 2])));
+}
