@@ -66,6 +66,9 @@ struct Node {
   const float* grad_out() { return out.grad->data(); }
   bool needs_grad(int k) const { return in[k].grad != nullptr; }
   float* grad_in(int k) { return in[k].grad->data(); }
+  // Input k's gradient for a backward that writes all of it when *fresh (no earlier
+  // contribution: no zero fill needed) and adds to it otherwise (GradSlot::data_for_overwrite).
+  float* grad_in_for_overwrite(int k, bool* fresh) { return in[k].grad->data_for_overwrite(fresh); }
 };
 
 bool grad_enabled();

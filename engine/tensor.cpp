@@ -149,6 +149,12 @@ float* GradSlot::data() {
   return storage->data + offset;
 }
 
+float* GradSlot::data_for_overwrite(bool* fresh) {
+  *fresh = storage == nullptr;
+  if (*fresh) storage = std::make_shared<Storage>(static_cast<size_t>(numel)), offset = 0;
+  return storage->data + offset;
+}
+
 const std::shared_ptr<GradSlot>& Tensor::grad_slot() {
   if (!impl_->grad) {
     impl_->grad = std::make_shared<GradSlot>();

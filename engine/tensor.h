@@ -48,6 +48,10 @@ struct GradSlot {
   bool retain = false;   // keep the gradient of a non-leaf after backward
   uint64_t node_id = 0;  // id of the tape node that produced the tensor; 0 for a leaf
   float* data();         // allocates a zeroed gradient on first use
+  // The buffer for a caller that will add into it, or, when there is none yet (*fresh set
+  // true), a new one left unzeroed that the caller must write entirely: saves the zero fill
+  // and a read of zeros (a matrix product then overwrites instead of accumulating).
+  float* data_for_overwrite(bool* fresh);
   bool has() const { return storage != nullptr; }
 };
 

@@ -55,8 +55,9 @@ void linear_backward_bf16(Node& node, int64_t rows, int64_t K, int64_t N) {
   const Bf16Buffer dy = Bf16Buffer::of(node.grad_out(), rows * N);  // once, for both products
   if (node.needs_grad(0)) {
     Bf16Buffer scratch;
-    gemm_bf16(packed_gemm(rows, K, N, false, true, true), dy.data(), bf16_weights(s.w, scratch),
-              node.grad_in(0));
+    bool fresh = false;
+    float* dx = node.grad_in_for_overwrite(0, &fresh);
+    gemm_bf16(packed_gemm(rows, K, N, false, true, !fresh), dy.data(), bf16_weights(s.w, scratch), dx);
   }
   if (node.needs_grad(1))
     gemm_bf16(packed_gemm(K, N, rows, true, false, true), s.x16.data(), dy.data(),
@@ -70,8 +71,11 @@ void linear_backward(Node& node) {
   const float* dy = node.grad_out();
   if (s.bf16) {
     linear_backward_bf16(node, rows, K, N);
-  } else if (node.needs_grad(0))
-    gemm(packed_gemm(rows, K, N, false, true, true), dy, s.w.data(), node.grad_in(0));
+  } else if (node.needs_grad(0)) {
+    bool fresh = false;  // dX's first contribution overwrites: no zero fill, no read of zeros
+    float* dx = node.grad_in_for_overwrite(0, &fresh);
+    gemm(packed_gemm(rows, K, N, false, true, !fresh), dy, s.w.data(), dx);
+  }
   if (!s.bf16 && node.needs_grad(1))
     gemm(packed_gemm(K, N, rows, true, false, true), s.x.data(), dy, node.grad_in(1));
   if (node.in.size() > 2 && node.needs_grad(2)) add_column_sums(node.grad_in(2), dy, rows, N);

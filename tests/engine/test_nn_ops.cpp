@@ -82,3 +82,16 @@ TEST_CASE("cross-entropy equals -log softmax at the target, ignoring ignore_inde
   backward(cross_entropy(z, t));
   for (int v = 0; v < 6; ++v) CHECK(z.grad().data()[2 * 6 + v] == 0.0f);
 }
+
+TEST_CASE("linear: dX overwrites on the first contribution and adds on later ones") {
+  // x feeds two linear ops and a product: its gradient slot is fresh for the first backward
+  // that reaches it, and must accumulate in the later ones.
+  Tensor x = random({2, 5, 6}, 31), w1 = random({6, 4}, 32), w2 = random({6, 3}, 33);
+  Tensor b1 = random({4}, 34), b2 = random({3}, 35);
+  CHECK_GRADCHECK(
+      [](const std::vector<Tensor>& in) {
+        Tensor a = linear(in[0], in[1], in[3]), c = linear(in[0], in[2], in[4]);
+        return add(sum(mul(a, a)), add(sum(mul(c, c)), sum(mul(in[0], in[0]))));
+      },
+      {x, w1, w2, b1, b2});
+}
