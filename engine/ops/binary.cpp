@@ -53,13 +53,23 @@ void binary_forward(float* out, const float* a, int64_t na, const float* b, int6
   }
 }
 
-// grad[i % ng] += g(i) for i < n: plain accumulation when ng == n, else a sum over the
-// n / ng repeats. The sum walks blocks of columns row by row so the inner loop vectorises.
+// dA[i % ng] += g(i) for i < n, into input k's gradient: plain accumulation when ng == n,
+// else a sum over the n / ng repeats, walking blocks of columns row by row so the inner loop
+// vectorises. The first contribution to the gradient writes instead (no zero fill, no read
+// of zeros); add(x, x) still gets both, since its second input's slot is then not fresh.
 template <class G>
-void accumulate_reduced(float* grad, int64_t ng, int64_t n, G g) {
+void accumulate_reduced(Node& node, int k, int64_t n, G g) {
+  const int64_t ng = node.in[k].numel();
+  bool fresh = false;
+  float* grad = node.grad_in_for_overwrite(k, &fresh);
   if (ng == n) {
+    if (fresh) {
 #pragma omp parallel for simd if (n > kParallelMin)
-    for (int64_t i = 0; i < n; ++i) grad[i] += g(i);
+      for (int64_t i = 0; i < n; ++i) grad[i] = g(i);
+    } else {
+#pragma omp parallel for simd if (n > kParallelMin)
+      for (int64_t i = 0; i < n; ++i) grad[i] += g(i);
+    }
     return;
   }
   const int64_t repeats = n / ng;
@@ -73,7 +83,7 @@ void accumulate_reduced(float* grad, int64_t ng, int64_t n, G g) {
 #pragma omp simd
       for (int64_t j = 0; j < width; ++j) partial[j] += g(base + j);
     }
-    for (int64_t j = 0; j < width; ++j) grad[j0 + j] += partial[j];
+    for (int64_t j = 0; j < width; ++j) grad[j0 + j] = (fresh ? 0.0f : grad[j0 + j]) + partial[j];
   }
 }
 
@@ -103,16 +113,16 @@ void add_backward(Node& node) {
   const int64_t n = node.out.numel();
   for (int k = 0; k < 2; ++k)
     if (node.needs_grad(k))
-      accumulate_reduced(node.grad_in(k), node.in[k].numel(), n, [=](int64_t i) { return dy[i]; });
+      accumulate_reduced(node, k, n, [=](int64_t i) { return dy[i]; });
 }
 
 void sub_backward(Node& node) {
   const float* dy = node.grad_out();
   const int64_t n = node.out.numel();
   if (node.needs_grad(0))
-    accumulate_reduced(node.grad_in(0), node.in[0].numel(), n, [=](int64_t i) { return dy[i]; });
+    accumulate_reduced(node, 0, n, [=](int64_t i) { return dy[i]; });
   if (node.needs_grad(1))
-    accumulate_reduced(node.grad_in(1), node.in[1].numel(), n, [=](int64_t i) { return -dy[i]; });
+    accumulate_reduced(node, 1, n, [=](int64_t i) { return -dy[i]; });
 }
 
 void mul_backward(Node& node) {
@@ -123,9 +133,9 @@ void mul_backward(Node& node) {
   const float* b = s.b.defined() ? s.b.data() : nullptr;
   const int64_t na = node.in[0].numel(), nb = node.in[1].numel();
   if (node.needs_grad(0))
-    accumulate_reduced(node.grad_in(0), na, n, [=](int64_t i) { return dy[i] * b[i % nb]; });
+    accumulate_reduced(node, 0, n, [=](int64_t i) { return dy[i] * b[i % nb]; });
   if (node.needs_grad(1))
-    accumulate_reduced(node.grad_in(1), nb, n, [=](int64_t i) { return dy[i] * a[i % na]; });
+    accumulate_reduced(node, 1, n, [=](int64_t i) { return dy[i] * a[i % na]; });
 }
 
 void div_backward(Node& node) {
@@ -136,9 +146,9 @@ void div_backward(Node& node) {
   const float* b = s.b.data();
   const int64_t na = node.in[0].numel(), nb = node.in[1].numel();
   if (node.needs_grad(0))
-    accumulate_reduced(node.grad_in(0), na, n, [=](int64_t i) { return dy[i] / b[i % nb]; });
+    accumulate_reduced(node, 0, n, [=](int64_t i) { return dy[i] / b[i % nb]; });
   if (node.needs_grad(1))
-    accumulate_reduced(node.grad_in(1), nb, n, [=](int64_t i) {
+    accumulate_reduced(node, 1, n, [=](int64_t i) {
       const float bi = b[i % nb];
       return -dy[i] * a[i % na] / (bi * bi);
     });

@@ -38,15 +38,22 @@ Tensor unary(Op op, const char* name, const Tensor& x, BackwardFn bwd, Keep keep
   return out;
 }
 
-// dX += g(i) * dY for every element (the pattern of every backward here).
+// dX += g(i) * dY for every element (the pattern of every backward here); the first
+// contribution to dX writes instead (no zero fill, no read of zeros).
 template <class G>
 void accumulate(Node& node, G local_derivative) {
   if (!node.needs_grad(0)) return;
   const float* dy = node.grad_out();
-  float* dx = node.grad_in(0);
+  bool fresh = false;
+  float* dx = node.grad_in_for_overwrite(0, &fresh);
   const int64_t n = node.out.numel();
+  if (fresh) {
 #pragma omp parallel for simd if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) dx[i] += dy[i] * local_derivative(i);
+    for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * local_derivative(i);
+  } else {
+#pragma omp parallel for simd if (n > kParallelMin)
+    for (int64_t i = 0; i < n; ++i) dx[i] += dy[i] * local_derivative(i);
+  }
 }
 
 // GELU, tanh form: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3). Computed through

@@ -1,14 +1,11 @@
 #!/usr/bin/env bash
 # The attn command line as a user meets it: resume equivalence, Ctrl-C, sampling, and every
 # kind of bad input giving a clear error and a non-zero exit without harming a good checkpoint.
-# Usage: test_cli.sh path/to/attn
+# Usage: test_cli.sh path/to/attn (--help's descriptions and ranges: test_help.sh)
 set -uo pipefail
-attn=$1
-work=$(mktemp -d)
+attn=$1 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failures=0
-pass() { echo "ok   $1"; }
-fail() { echo "FAIL $1"; failures=$((failures + 1)); }
+source "$(dirname "$0")/checks.sh"  # pass, fail, check and the failure count
 
 # expect_error NAME "message fragment" attn-args...: non-zero exit, the fragment on stderr.
 expect_error() {
@@ -399,25 +396,5 @@ expect_error "attention-map: id out of range" "is not a token id" attention-map 
   --checkpoint "$work/cmp/softmax/checkpoint.safetensors" --ids 1,99
 expect_error "attention-map: synthetic model needs ids" "give its input as --ids" attention-map \
   --checkpoint "$work/cmp/softmax/checkpoint.safetensors" --text hello
-
-# 8. Every option of every subcommand has a description in --help (on its line, or on the
-# next one when the option's name is long).
-undescribed=$(for c in train prepare sample eval classify compare bench attention-map op plot; do
-  "$attn" "$c" --help | awk -v cmd="$c" '
-    pending != "" { if ($0 !~ /^                    +[^ -]/) print cmd ": " pending; pending = "" }
-    /^  +-/ {  # described: text after two spaces, or text from column 31 (the name column)
-      line = $0; sub(/^ +/, "", line)
-      if (line !~ /[^ ]  +[^ ]/ && !(substr($0, 30, 1) == " " && substr($0, 31, 1) ~ /[^ ]/)) pending = $1
-    }
-    END { if (pending != "") print cmd ": " pending }'
-done)
-[[ -z "$undescribed" ]] && pass "every option of every subcommand has a --help description" \
-  || fail "options without a --help description: $undescribed"
-
-# 9. Every numeric option of every subcommand states its range in --help, and the values just
-# outside each end (and NaN, infinity, junk) are refused, naming the option (option_edges.py).
-if edges=$(python3 "$(dirname "$0")/option_edges.py" "$attn" 2>&1); then pass "${edges##*$'\n'}"
-else fail "numeric option ranges"; echo "$edges"; fi
-
 echo "$failures failed"
 [[ $failures -eq 0 ]]

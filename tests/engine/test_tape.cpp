@@ -1,3 +1,4 @@
+#include <cmath>
 #include "tests/helpers.h"
 #include "engine/op_profile.h"
 #include <map>
@@ -17,6 +18,22 @@ TEST_CASE("a tensor used twice gets both gradient contributions (fan-out)") {
   Tensor z = sum(add(scale(h, 2.0f), h));  // h feeds two ops: dz/dh = 3
   backward(z);
   for (int i = 0; i < 3; ++i) CHECK(w.grad().data()[i] == doctest::Approx(3 * h.data()[i]));
+}
+
+TEST_CASE("a first contribution overwrites, later ones add: every fan-out shape") {
+  // The element-wise and linear backwards write a gradient that has no earlier contribution
+  // (no zero fill) and add to it otherwise: add(x, x), a broadcast operand used twice, a
+  // unary op after a binary one on the same input, and a gradient already there from an
+  // earlier backward call.
+  Tensor x = Tensor::from({2, 3}, {1, 2, 3, 4, 5, 6}).requires_grad_();
+  backward(sum(add(x, x)));
+  CHECK(max_abs_diff(x.grad(), {2, 2, 2, 2, 2, 2}) == 0);
+  backward(sum(add(exp(x), scale(x, 3.0f))));  // adds e^x + 3 to the 2 already there
+  for (int i = 0; i < 6; ++i) CHECK(x.grad().data()[i] == doctest::Approx(5 + std::exp(i + 1.0)));
+  Tensor b = Tensor::from({3}, {1, 2, 3}).requires_grad_();
+  Tensor m = Tensor::from({2, 3}, {1, 1, 1, 2, 2, 2});
+  backward(sum(add(mul(m, b), b)));  // db = column sums of m (3, 3, 3) + 2 rows of ones
+  CHECK(max_abs_diff(b.grad(), {5, 5, 5}) == 0);
 }
 
 TEST_CASE("gradients accumulate across backward calls until zeroed") {
