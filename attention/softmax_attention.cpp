@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "attention/tile_product.h"
@@ -108,15 +109,19 @@ void softmax_attention_forward(float* out, float* lse, const float* q, const flo
                                const AttentionLayouts& lay,
                                const SoftmaxAttentionOptions& options) {
   const float scale = scale_of(options, d.D);
-  const int64_t tile_q = options.tiles.fwd_q, tile_k = options.tiles.fwd_k;
+  // Tiles no larger than the sequence (the same tiles, so the same sums): short sequences then
+  // allocate small buffers.
+  const int64_t tile_q = std::min(options.tiles.fwd_q, d.Tq), tile_k = std::min(options.tiles.fwd_k, d.Tk);
   const bool half = options.bf16;
   ParallelErrors errors;  // allocation and oneDNN may throw inside the region
 #pragma omp parallel
   {
-    std::vector<float> S, m, l;
+    std::unique_ptr<float[]> S, m, l;  // uninitialised: every entry is written before it is read
     std::vector<bf16> P16, Q16, K16, V16;  // bf16: the tile P and this task's rows, rounded
     errors.capture([&] {
-      S.resize(tile_q * tile_k), m.resize(tile_q), l.resize(tile_q);
+      S = std::make_unique_for_overwrite<float[]>(tile_q * tile_k);
+      m = std::make_unique_for_overwrite<float[]>(tile_q);
+      l = std::make_unique_for_overwrite<float[]>(tile_q);
       if (half) P16.resize(tile_q * tile_k);
     });
     // One task per (batch, head, query tile): query tiles are independent, so a machine with
@@ -138,19 +143,19 @@ void softmax_attention_forward(float* out, float* lse, const float* q, const flo
         const TileOperand V = tile_operand(v + b * lay.v.batch + h * lay.v.head, lay.v.row,
                                            key_end, d.D, half, V16);
         float* O = out + b * lay.out.batch + h * lay.out.head + i0 * orow;  // this query tile
-        std::fill(m.begin(), m.end(), -INFINITY);
-        std::fill(l.begin(), l.end(), 0.0f);
+        std::fill_n(m.get(), tile.rows, -INFINITY);
+        std::fill_n(l.get(), tile.rows, 0.0f);
         for (int64_t r = 0; r < tile.rows; ++r) std::fill_n(O + r * orow, d.D, 0.0f);
         for (int64_t j0 = 0; j0 < key_end; j0 += tile_k) {
           const int64_t cols = std::min(tile_k, key_end - j0);
-          tile_product(tile.rows, cols, d.D, Q, false, K.row(j0), true, S.data(), tile_k, scale,
+          tile_product(tile.rows, cols, d.D, Q, false, K.row(j0), true, S.get(), tile_k, scale,
                        false);  // S = scale Q K_j^T
-          online_softmax_update(S.data(), tile_k, m.data(), l.data(), O, orow, d.D, tile, j0, cols);
-          if (half) round_rows(S.data(), tile_k, P16.data(), tile_k, tile.rows, cols);
-          const TileOperand P{S.data(), tile_k, half ? P16.data() : nullptr, tile_k};
+          online_softmax_update(S.get(), tile_k, m.get(), l.get(), O, orow, d.D, tile, j0, cols);
+          if (half) round_rows(S.get(), tile_k, P16.data(), tile_k, tile.rows, cols);
+          const TileOperand P{S.get(), tile_k, half ? P16.data() : nullptr, tile_k};
           tile_product(tile.rows, d.D, cols, P, false, V.row(j0), false, O, orow, 1.0f, true);
         }
-        finish_rows(O, lse + bh * d.Tq + i0, m.data(), l.data(), orow, d.D, tile.rows);
+        finish_rows(O, lse + bh * d.Tq + i0, m.get(), l.get(), orow, d.D, tile.rows);
       });
   }
   errors.rethrow();
@@ -267,7 +272,7 @@ void softmax_attention_backward(float* dq, float* dk, float* dv, const float* d_
                                 const float* k, const float* v, const AttentionDims& d,
                                 const AttentionLayouts& lay,
                                 const SoftmaxAttentionOptions& options) {
-  const int64_t tile_q = options.tiles.bwd_q, tile_k = options.tiles.bwd_k;
+  const int64_t tile_q = std::min(options.tiles.bwd_q, d.Tq), tile_k = std::min(options.tiles.bwd_k, d.Tk);
   const int64_t key_tiles = (d.Tk + tile_k - 1) / tile_k, team = threads();
   const bool half = options.bf16, split = dq && d.B * d.H < team && key_tiles > 1;
   const int64_t parts = split ? key_tiles : 1;  // tasks per (batch, head)
@@ -275,11 +280,13 @@ void softmax_attention_backward(float* dq, float* dk, float* dv, const float* d_
   ParallelErrors errors;  // allocation and oneDNN may throw inside the region
 #pragma omp parallel num_threads(team)
   {
-    std::vector<float> P, dP, delta;
+    std::unique_ptr<float[]> P, dP, delta;  // uninitialised: written before read
     std::vector<bf16> P16, dS16, Q16, K16, V16, dO16;  // bf16: tiles and this head's rows
     float* my_dq = nullptr;
     errors.capture([&] {
-      P.resize(tile_q * tile_k), dP.resize(tile_q * tile_k), delta.resize(d.Tq);
+      P = std::make_unique_for_overwrite<float[]>(tile_q * tile_k);
+      dP = std::make_unique_for_overwrite<float[]>(tile_q * tile_k);
+      delta = std::make_unique_for_overwrite<float[]>(d.Tq);
       if (half) P16.resize(tile_q * tile_k), dS16.resize(tile_q * tile_k);
       if (split) my_dq = (dq_parts[omp_get_thread_num()] = std::vector<float>(d.B * d.H * d.Tq * d.D)).data();
     });
@@ -298,11 +305,11 @@ void softmax_attention_backward(float* dq, float* dk, float* dv, const float* d_
             tile_operand(k + k_off, lay.k.row, key_len, d.D, half, K16),
             tile_operand(v + v_off, lay.v.row, key_len, d.D, half, V16),
             tile_operand(d_out + o_off, lay.out.row, d.Tq, d.D, half, dO16),
-            lse + bh * d.Tq, delta.data(), dQ, dk ? dk + k_off : nullptr,
+            lse + bh * d.Tq, delta.get(), dQ, dk ? dk + k_off : nullptr,
             dv ? dv + v_off : nullptr, split ? d.D : lay.q.row, lay.k.row, lay.v.row, d.D,
-            key_len, tile_k, options.causal, scale_of(options, d.D), P.data(), dP.data(),
+            key_len, tile_k, options.causal, scale_of(options, d.D), P.get(), dP.get(),
             half ? P16.data() : nullptr, half ? dS16.data() : nullptr};
-        row_deltas(delta.data(), d_out + o_off, out + o_off, d.Tq, d.D, lay.out.row);
+        row_deltas(delta.get(), d_out + o_off, out + o_off, d.Tq, d.D, lay.out.row);
         const int64_t first = split ? task % parts : 0;
         backward_key_tiles(g, d.Tq, tile_q, first, split ? first + 1 : key_tiles);
       });
