@@ -14,6 +14,7 @@
 #include "attention/mixture_attention.h"
 #include "attention/softmax_attention.h"
 #include "attention/synthetic_attention.h"
+#include "engine/check.h"
 #include "engine/npy.h"
 #include "engine/ops.h"
 #include "engine/tape.h"
@@ -34,18 +35,14 @@ Tensor project_sequence(const Tensor& P, const Tensor& keys) {
   return linformer_project(P, keys);
 }
 
-void require(bool ok, const std::string& op, const std::string& what) {
-  if (!ok) throw std::invalid_argument(op + ": " + what);
-}
-
 // Dense Synthesizer logits (nn/variants/synth_dense.cpp, composed from engine ops):
 // rows = relu(x w1 + b1) w2 + b2, [B, T, H L] -> the first T of each head's L -> [B, H, T, T].
 Tensor dense_synthesizer_logits(std::map<std::string, Tensor>& t) {
   const Tensor &x = t["x"], &w2 = t["w2"];
   const int64_t B = x.size(0), T = x.size(1), H = t["v"].size(1);
-  require(w2.size(1) % H == 0 && w2.size(1) / H >= T, "synth-dense",
-          "w2 " + to_string(w2.shape()) + " must have H L columns with L >= T = " +
-              std::to_string(T) + " (H = " + std::to_string(H) + " from v)");
+  if (w2.size(1) % H != 0 || w2.size(1) / H < T)
+    arg_error("synth-dense", "w2 " + to_string(w2.shape()) + " must have H L columns with L >= "
+              "T = " + std::to_string(T) + " (H = " + std::to_string(H) + " from v)");
   const int64_t L = w2.size(1) / H;
   Tensor rows = linear(relu(linear(x, t["w1"], t["b1"])), w2, t["b2"]);
   return permute(slice(reshape(rows, {B, T, H, L}), 3, 0, T), {0, 2, 1, 3});
@@ -55,9 +52,10 @@ Tensor dense_synthesizer_logits(std::map<std::string, Tensor>& t) {
 // -> R = r1[:, :T] r2[:, :T]^T as [1, H, T, T], shared by the batch.
 Tensor factorized_random_logits(std::map<std::string, Tensor>& t) {
   const int64_t T = t["v"].size(2), H = t["r1"].size(0);
-  require(t["r1"].shape() == t["r2"].shape() && t["r1"].size(1) >= T, "synth-fact-random",
-          "r1 " + to_string(t["r1"].shape()) + " and r2 " + to_string(t["r2"].shape()) +
-              " must both be [H, L, r] with L >= T = " + std::to_string(T));
+  if (t["r1"].shape() != t["r2"].shape() || t["r1"].size(1) < T)
+    arg_error("synth-fact-random", "r1 " + to_string(t["r1"].shape()) + " and r2 " +
+              to_string(t["r2"].shape()) + " must both be [H, L, r] with L >= T = " +
+              std::to_string(T));
   Tensor R = matmul(slice(t["r1"], 1, 0, T), slice(t["r2"], 1, 0, T), false, true);
   return reshape(R, {1, H, T, T});
 }
