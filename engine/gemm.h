@@ -7,8 +7,11 @@
 // of 0 share one matrix across the batch. Transposes are strides handed to oneDNN, never
 // copies. A oneDNN matmul primitive is built once per shape and reused (a cache per thread,
 // so kernels may call gemm from inside their own OpenMP loops, where it runs sequentially).
+// Which of oneDNN's implementations it uses is tuned per shape: engine/gemm_paths.h.
 #pragma once
 #include <cstdint>
+
+#include "engine/gemm_paths.h"
 
 namespace attn {
 
@@ -38,5 +41,13 @@ void gemm(const GemmShape& shape, const float* A, const float* B, float* C,
 // matmul, accumulating in float32 (native on AVX512_BF16 and AMX CPUs).
 void gemm_bf16(const GemmShape& shape, const uint16_t* A, const uint16_t* B, float* C,
                const float* bias = nullptr);
+
+// The same products on a pinned path (kTune: as gemm() does), so that tests and benchmarks
+// can compare the paths in one process. kGemm where oneDNN has no gemm-driver implementation
+// of the shape runs the primitive.
+void gemm_on_path(GemmPathPolicy policy, const GemmShape& shape, const float* A, const float* B,
+                  float* C, const float* bias = nullptr);
+void gemm_bf16_on_path(GemmPathPolicy policy, const GemmShape& shape, const uint16_t* A,
+                       const uint16_t* B, float* C, const float* bias = nullptr);
 
 }  // namespace attn
