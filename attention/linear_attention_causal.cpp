@@ -1,36 +1,118 @@
 // Causal linear attention, chunked (per (batch, head); pointers already at the head).
 //
-// Forward, chunk c of n rows with running S = sum_{j < c0} phi(k_j) v_j^T and z likewise:
-//   A = tril(Qf_c Kf_c^T)                         (the chunk's own causal scores, n x n)
-//   num_c = Qf_c S + A V_c,   den_c = Qf_c z + rowsum(A) + eps,   out_c = num_c / den_c
-//   S += Kf_c^T V_c,  z += colsum(Kf_c)
+// Forward, chunk c with S_c = sum_{j before chunk c} phi(k_j) v_j^T and z_c likewise:
+//   A_c = tril(Qf_c Kf_c^T)                       (the chunk's own causal scores, n x n)
+//   num_c = Qf_c S_c + A_c V_c,   den_c = Qf_c z_c + rowsum(A_c) + eps,   out_c = num_c / den_c
+//   S_{c+1} = S_c + Kf_c^T V_c,   z_{c+1} = z_c + colsum(Kf_c)
 // Backward (the paper's eqs. 13-15, extended with the normaliser's gradient). With
-// G_i = dO_i / den_i and g_i = -(dO_i . out_i) / den_i, and Bm = tril(G_c V_c^T + g_c 1^T):
-//   forward pass   dQf_c = G_c S^T + g_c z^T + Bm Kf_c                       (eq. 13)
-//   reverse pass   with U = sum_{i >= c1} Qf_i G_i^T, u = sum_{i >= c1} g_i Qf_i:
-//                  dKf_c = V_c U^T + 1 u^T + Bm^T Qf_c                        (eq. 14)
-//                  dV_c  = Kf_c U + A^T G_c                                   (eq. 15)
-// Extra memory per head: phi(Q), phi(K) and their gradients (T x D each), G (T x M), g (T),
-// S and U (D x M), two c x c tiles (A, Bm); never T x D x M.
+// G_i = dO_i / den_i and g_i = -(dO_i . out_i) / den_i, and Bm_c = tril(G_c V_c^T + g_c 1^T):
+//   forward order  dQf_c = G_c S_c^T + g_c z_c^T + Bm_c Kf_c                  (eq. 13)
+//   reverse order  with U_c = sum_{i after chunk c} Qf_i G_i^T, u_c = sum g_i Qf_i likewise:
+//                  dKf_c = V_c U_c^T + 1 u_c^T + Bm_c^T Qf_c                  (eq. 14)
+//                  dV_c  = Kf_c U_c + A_c^T G_c                               (eq. 15)
+//
+// Each product is one 64 x 64 x 64 matrix product per chunk at the default sizes: small
+// enough that oneDNN's per-call cost is a fifth of it. So chunks go in groups: every product
+// of a group is one batched call, and the group's states S_c (or U_c) come from one batched
+// Kf_c^T V_c (Qf_c^T G_c) and a prefix (suffix) sum over the group (a running state carries
+// across groups). Extra memory per head: phi(Q), phi(K) and one of their gradients at a
+// time (T x D each), G (T x M), g (T), and per group its states and n x n tiles: bounded by
+// ~512 rows' worth, whatever T (and Bm for all T rows, T x n, when both dQ and dK are
+// wanted: the reverse order reuses the forward order's); never T x D x M.
 #include "attention/linear_attention_internal.h"
 
 namespace attn::linear_detail {
 
 namespace {
 
-// A = Qf_c Kf_c^T with entries above the diagonal zeroed (n x n, row stride n).
-void causal_scores(float* A, const float* Qf, const float* Kf, int64_t n, int64_t D) {
-  mm(A, Qf, Kf, n, n, D, false, true, false);
-  for (int64_t i = 0; i < n; ++i) std::fill(A + i * n + i + 1, A + (i + 1) * n, 0.0f);
+// `count` chunks of n rows starting at row r0, processed by one batched call per product.
+struct Group {
+  int64_t r0, count, n;
+};
+
+// Whole chunks in groups of up to ~512 rows (and ~512 states' rows of M), then the
+// shorter last chunk alone.
+std::vector<Group> groups(int64_t T, int64_t chunk, int64_t M) {
+  const int64_t per_group = std::max<int64_t>(1, 512 / std::max(chunk, M));
+  const int64_t whole = T / chunk;
+  std::vector<Group> out;
+  for (int64_t c = 0; c < whole; c += per_group)
+    out.push_back({c * chunk, std::min(per_group, whole - c), chunk});
+  if (T % chunk) out.push_back({whole * chunk, 1, T % chunk});
+  return out;
 }
 
-// Bm = tril(G_c V_c^T + g_c 1^T)
+int64_t max_group_chunks(int64_t T, int64_t chunk, int64_t M) {
+  int64_t most = 1;
+  for (const Group& g : groups(T, chunk, M)) most = std::max(most, g.count);
+  return most;
+}
+
+// C[b] (+)= op(A[b]) op(B[b]), b < batch, with the given element strides between matrices.
+void mm_batched(float* C, const float* A, const float* B, int64_t batch, int64_t M, int64_t N,
+                int64_t K, bool ta, bool tb, bool accumulate, int64_t stride_a,
+                int64_t stride_b, int64_t stride_c) {
+  GemmShape s = packed_gemm(M, N, K, ta, tb, accumulate, batch);
+  s.stride_a = stride_a, s.stride_b = stride_b, s.stride_c = stride_c;
+  gemm(s, A, B, C);
+}
+
+// X[c] := the running sum before chunk c, in chunk order (reverse: after it, in reverse
+// order); the running sum then includes every X[c]. X is count x size.
+void exclusive_scan(float* X, float* running, int64_t count, int64_t size, bool reverse) {
+  for (int64_t step = 0; step < count; ++step) {
+    float* x = X + (reverse ? count - 1 - step : step) * size;
+#pragma omp simd
+    for (int64_t i = 0; i < size; ++i) {
+      const float own = x[i];
+      x[i] = running[i];
+      running[i] += own;
+    }
+  }
+}
+
+// A_c = tril(Qf_c Kf_c^T) for every chunk of the group (count x n x n).
+void causal_scores(float* A, const float* Qf, const float* Kf, const Group& g, int64_t D) {
+  const int64_t n = g.n;
+  mm_batched(A, Qf, Kf, g.count, n, n, D, false, true, false, n * D, n * D, n * n);
+  for (int64_t c = 0; c < g.count; ++c)
+    for (int64_t i = 0; i < n; ++i)
+      std::fill(A + (c * n + i) * n + i + 1, A + (c * n + i + 1) * n, 0.0f);
+}
+
+// Bm_c = tril(G_c V_c^T + g_c 1^T) for every chunk of the group.
 void causal_gradient_scores(float* Bm, const float* G, const float* g, const float* V,
-                            int64_t n, int64_t M) {
-  mm(Bm, G, V, n, n, M, false, true, false);
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j <= i; ++j) Bm[i * n + j] += g[i];
-    std::fill(Bm + i * n + i + 1, Bm + (i + 1) * n, 0.0f);
+                            const Group& grp, int64_t M) {
+  const int64_t n = grp.n;
+  mm_batched(Bm, G, V, grp.count, n, n, M, false, true, false, n * M, n * M, n * n);
+  for (int64_t r = 0; r < grp.count * n; ++r) {  // r: row of the group; i: row in its chunk
+    const int64_t i = r % n;
+    float* row = Bm + r * n;
+    for (int64_t j = 0; j <= i; ++j) row[j] += g[r];
+    std::fill(row + i + 1, row + n, 0.0f);
+  }
+}
+
+// den_r = Qf_r z_c + rowsum(A_c)_r + eps and out_r /= den_r for each row r of chunk c,
+// chunk by chunk; z runs across chunks (and groups).
+void normalise(float* O, float* den, const float* Qf, const float* Kf, const float* A, float* z,
+               const Group& g, int64_t D, int64_t M, float eps) {
+  const int64_t n = g.n;
+  for (int64_t c = 0; c < g.count; ++c) {
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t r = c * n + i;  // row in the group; A's row r is chunk c's row i
+      float d = eps;  // vector sums (simd reductions): a scalar chain was 10% of the kernel
+#pragma omp simd reduction(+ : d)
+      for (int64_t e = 0; e < D; ++e) d += Qf[r * D + e] * z[e];
+#pragma omp simd reduction(+ : d)
+      for (int64_t j = 0; j <= i; ++j) d += A[r * n + j];
+      den[r] = d;
+      const float inv = 1.0f / d;
+#pragma omp simd
+      for (int64_t m = 0; m < M; ++m) O[r * M + m] *= inv;
+    }
+    for (int64_t j = c * n; j < (c + 1) * n; ++j)
+      for (int64_t e = 0; e < D; ++e) z[e] += Kf[j * D + e];
   }
 }
 
@@ -39,84 +121,107 @@ void causal_gradient_scores(float* Bm, const float* G, const float* g, const flo
 void causal_forward_head(float* out, float* den, const float* q, const float* k, const float* v,
                          int64_t T, int64_t D, int64_t M, const LinearAttentionOptions& o) {
   const int64_t chunk = std::min(o.chunk, T);  // a chunk past T is one chunk of T rows
-  Buffer Qf(T * D), Kf(T * D), S(D * M, true), z(D, true), A(chunk * chunk);
+  const int64_t most = max_group_chunks(T, chunk, M);
+  Buffer Qf(T * D), Kf(T * D), S(D * M, true), z(D, true), A(most * chunk * chunk),
+      states(most * D * M);
   apply_phi(Qf.data(), q, T * D);
   apply_phi(Kf.data(), k, T * D);
-  for (int64_t c0 = 0; c0 < T; c0 += chunk) {
-    const int64_t n = std::min(chunk, T - c0);
-    const float *Qc = Qf.data() + c0 * D, *Kc = Kf.data() + c0 * D, *Vc = v + c0 * M;
-    float* Oc = out + c0 * M;
-    causal_scores(A.data(), Qc, Kc, n, D);
-    mm(Oc, Qc, S.data(), n, M, D, false, false, false);  // previous chunks
-    mm(Oc, A.data(), Vc, n, M, n, false, false, true);   // this chunk
-    for (int64_t i = 0; i < n; ++i) {
-      float d = o.eps;
-      for (int64_t e = 0; e < D; ++e) d += Qc[i * D + e] * z[e];
-      for (int64_t j = 0; j <= i; ++j) d += A[i * n + j];
-      den[c0 + i] = d;
-      for (int64_t m = 0; m < M; ++m) Oc[i * M + m] /= d;
-    }
-    mm(S.data(), Kc, Vc, D, M, n, true, false, true);
-    for (int64_t j = 0; j < n; ++j)
-      for (int64_t e = 0; e < D; ++e) z[e] += Kc[j * D + e];
+  for (const Group& g : groups(T, chunk, M)) {
+    const int64_t n = g.n;
+    const float *Qg = Qf.data() + g.r0 * D, *Kg = Kf.data() + g.r0 * D, *Vg = v + g.r0 * M;
+    float* Og = out + g.r0 * M;
+    mm_batched(states.data(), Kg, Vg, g.count, D, M, n, true, false, false, n * D, n * M, D * M);
+    exclusive_scan(states.data(), S.data(), g.count, D * M, false);  // states[c] = S_c
+    causal_scores(A.data(), Qg, Kg, g, D);
+    mm_batched(Og, Qg, states.data(), g.count, n, M, D, false, false, false, n * D, D * M, n * M);
+    mm_batched(Og, A.data(), Vg, g.count, n, M, n, false, false, true, n * n, n * M, n * M);
+    normalise(Og, den + g.r0, Qg, Kg, A.data(), z.data(), g, D, M, o.eps);
   }
 }
+
+namespace {
+
+// dQf for one group in forward order (eq. 13); S and z hold the sums before the group.
+void query_gradient(float* dQf, const float* Kf, const float* V, const float* G, const float* g,
+                    float* S, float* z, float* states, float* Bm, const Group& grp, int64_t D,
+                    int64_t M) {
+  const int64_t n = grp.n;
+  mm_batched(states, Kf, V, grp.count, D, M, n, true, false, false, n * D, n * M, D * M);
+  exclusive_scan(states, S, grp.count, D * M, false);  // states[c] = S_c
+  causal_gradient_scores(Bm, G, g, V, grp, M);
+  mm_batched(dQf, G, states, grp.count, n, D, M, false, true, false, n * M, D * M, n * D);
+  for (int64_t c = 0; c < grp.count; ++c) {  // + g z_c^T, z running across chunks
+    for (int64_t r = c * n; r < (c + 1) * n; ++r)
+      for (int64_t e = 0; e < D; ++e) dQf[r * D + e] += g[r] * z[e];
+    for (int64_t r = c * n; r < (c + 1) * n; ++r)
+      for (int64_t e = 0; e < D; ++e) z[e] += Kf[r * D + e];
+  }
+  mm_batched(dQf, Bm, Kf, grp.count, n, D, n, false, false, true, n * n, n * D, n * D);
+}
+
+// dKf (into dKf) and dV (added to dV) for one group in reverse order (eqs. 14, 15); U and u
+// hold the sums after the group. dKf or dV may be null; Bm may hold the group's tiles already.
+void key_value_gradients(float* dKf, float* dV, const float* Qf, const float* Kf,
+                         const float* V, const float* G, const float* g, float* U, float* u,
+                         float* states, float* u_after, float* A, float* Bm, bool bm_ready,
+                         const Group& grp, int64_t D, int64_t M) {
+  const int64_t n = grp.n;
+  mm_batched(states, Qf, G, grp.count, D, M, n, true, false, false, n * D, n * M, D * M);
+  exclusive_scan(states, U, grp.count, D * M, true);  // states[c] = U_c
+  for (int64_t c = grp.count - 1; c >= 0; --c) {      // u_after[c] = u_c
+    std::copy_n(u, D, u_after + c * D);
+    for (int64_t r = c * n; r < (c + 1) * n; ++r)
+      for (int64_t e = 0; e < D; ++e) u[e] += g[r] * Qf[r * D + e];
+  }
+  if (dKf) {
+    if (!bm_ready) causal_gradient_scores(Bm, G, g, V, grp, M);
+    mm_batched(dKf, V, states, grp.count, n, D, M, false, true, false, n * M, D * M, n * D);
+    for (int64_t r = 0; r < grp.count * n; ++r)
+      for (int64_t e = 0; e < D; ++e) dKf[r * D + e] += u_after[(r / n) * D + e];
+    mm_batched(dKf, Bm, Qf, grp.count, n, D, n, true, false, true, n * n, n * D, n * D);
+  }
+  if (dV) {
+    causal_scores(A, Qf, Kf, grp, D);
+    mm_batched(dV, Kf, states, grp.count, n, M, D, false, false, true, n * D, D * M, n * M);
+    mm_batched(dV, A, G, grp.count, n, M, n, true, false, true, n * n, n * M, n * M);
+  }
+}
+
+}  // namespace
 
 void causal_backward_head(float* dq, float* dk, float* dv, const float* d_out, const float* out,
                           const float* den, const float* q, const float* k, const float* v,
                           int64_t T, int64_t D, int64_t M, const LinearAttentionOptions& o) {
   const int64_t chunk = std::min(o.chunk, T);  // a chunk past T is one chunk of T rows
-  Buffer Qf(T * D), Kf(T * D), G(T * M), g(T), dQf(T * D), dKf(T * D);
-  Buffer S(D * M, true), z(D, true), A(chunk * chunk), Bm(chunk * chunk);
+  const int64_t most = max_group_chunks(T, chunk, M);
+  const std::vector<Group> all = groups(T, chunk, M);
+  Buffer Qf(T * D), Kf(T * D), G(T * M), g(T), dF(T * D);
+  const bool keep_bm = dq && dk;  // the forward order's Bm tiles, kept for the reverse order
+  Buffer S(D * M, true), z(D, true), A(most * chunk * chunk),
+      Bm(keep_bm ? T * chunk : most * chunk * chunk), states(most * D * M), u_after(most * D);
+  auto group_bm = [&](const Group& grp) { return Bm.data() + (keep_bm ? grp.r0 * chunk : 0); };
   apply_phi(Qf.data(), q, T * D);
   apply_phi(Kf.data(), k, T * D);
   split_gradient(G.data(), g.data(), d_out, out, den, T, M);
-
-  if (dq) {  // forward pass: dQf (eq. 13)
-    for (int64_t c0 = 0; c0 < T; c0 += chunk) {
-      const int64_t n = std::min(chunk, T - c0);
-      const float *Kc = Kf.data() + c0 * D, *Vc = v + c0 * M, *Gc = G.data() + c0 * M;
-      float* dQc = dQf.data() + c0 * D;
-      causal_gradient_scores(Bm.data(), Gc, g.data() + c0, Vc, n, M);
-      mm(dQc, Gc, S.data(), n, D, M, false, true, false);
-      for (int64_t i = 0; i < n; ++i)
-        for (int64_t e = 0; e < D; ++e) dQc[i * D + e] += g[c0 + i] * z[e];
-      mm(dQc, Bm.data(), Kc, n, D, n, false, false, true);
-      mm(S.data(), Kc, Vc, D, M, n, true, false, true);
-      for (int64_t j = 0; j < n; ++j)
-        for (int64_t e = 0; e < D; ++e) z[e] += Kc[j * D + e];
-    }
-    add_through_phi(dq, dQf.data(), q, Qf.data(), T * D);
+  if (dq) {
+    for (const Group& grp : all)
+      query_gradient(dF.data() + grp.r0 * D, Kf.data() + grp.r0 * D, v + grp.r0 * M,
+                     G.data() + grp.r0 * M, g.data() + grp.r0, S.data(), z.data(),
+                     states.data(), group_bm(grp), grp, D, M);
+    add_through_phi(dq, dF.data(), q, Qf.data(), T * D);
   }
   if (!dk && !dv) return;
-  // reverse pass: dKf and dV (eqs. 14, 15); S and z are reused as U and u.
-  float *U = S.data(), *u = z.data();
+  float *U = S.data(), *u = z.data();  // reused as the sums after each chunk
   std::fill_n(U, D * M, 0.0f);
   std::fill_n(u, D, 0.0f);
-  const int64_t last = (T - 1) / chunk * chunk;
-  for (int64_t c0 = last; c0 >= 0; c0 -= chunk) {
-    const int64_t n = std::min(chunk, T - c0);
-    const float *Qc = Qf.data() + c0 * D, *Kc = Kf.data() + c0 * D, *Vc = v + c0 * M;
-    const float *Gc = G.data() + c0 * M, *gc = g.data() + c0;
-    if (dk) {
-      float* dKc = dKf.data() + c0 * D;
-      causal_gradient_scores(Bm.data(), Gc, gc, Vc, n, M);
-      mm(dKc, Vc, U, n, D, M, false, true, false);
-      for (int64_t j = 0; j < n; ++j)
-        for (int64_t e = 0; e < D; ++e) dKc[j * D + e] += u[e];
-      mm(dKc, Bm.data(), Qc, n, D, n, true, false, true);
-    }
-    if (dv) {
-      float* dVc = dv + c0 * M;
-      causal_scores(A.data(), Qc, Kc, n, D);
-      mm(dVc, Kc, U, n, M, D, false, false, true);
-      mm(dVc, A.data(), Gc, n, M, n, true, false, true);
-    }
-    mm(U, Qc, Gc, D, M, n, true, false, true);
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t e = 0; e < D; ++e) u[e] += gc[i] * Qc[i * D + e];
+  for (auto grp = all.rbegin(); grp != all.rend(); ++grp) {
+    const int64_t r0 = grp->r0;
+    key_value_gradients(dk ? dF.data() + r0 * D : nullptr, dv ? dv + r0 * M : nullptr,
+                        Qf.data() + r0 * D, Kf.data() + r0 * D, v + r0 * M,
+                        G.data() + r0 * M, g.data() + r0, U, u, states.data(),
+                        u_after.data(), A.data(), group_bm(*grp), keep_bm, *grp, D, M);
   }
-  if (dk) add_through_phi(dk, dKf.data(), k, Kf.data(), T * D);
+  if (dk) add_through_phi(dk, dF.data(), k, Kf.data(), T * D);
 }
 
 }  // namespace attn::linear_detail

@@ -56,11 +56,13 @@ inline void split_gradient(float* G, float* g, const float* d_out, const float* 
                            const float* den, int64_t T, int64_t M) {
   for (int64_t i = 0; i < T; ++i) {
     float dot = 0.0f;
+    const float inv = 1.0f / den[i];
+#pragma omp simd reduction(+ : dot)
     for (int64_t m = 0; m < M; ++m) {
-      G[i * M + m] = d_out[i * M + m] / den[i];
+      G[i * M + m] = d_out[i * M + m] * inv;
       dot += d_out[i * M + m] * out[i * M + m];
     }
-    g[i] = -dot / den[i];
+    g[i] = -dot * inv;
   }
 }
 

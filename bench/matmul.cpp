@@ -64,7 +64,8 @@ void run(const std::string& label, int64_t M, int64_t N, int64_t K, bool tb, boo
   const Bf16Buffer a16 = Bf16Buffer::of(a.data(), M * K), b16 = Bf16Buffer::of(b.data(), K * N);
   const GemmShape shape = packed_gemm(M, N, K, ta, tb, false);
   auto on = [&](GemmPathPolicy policy) -> std::function<void()> {
-    if (bf16) return [&, policy] { gemm_bf16_on_path(policy, shape, a16.data(), b16.data(), c.data()); };
+    if (bf16)
+      return [&, policy] { gemm_bf16_on_path(policy, shape, a16.data(), b16.data(), c.data()); };
     return [&, policy] { gemm_on_path(policy, shape, a.data(), b.data(), c.data()); };
   };
   std::vector<std::function<void()>> fns = {on(GemmPathPolicy::kTune),

@@ -75,6 +75,11 @@ TEST_CASE("linear attention equals its composed twin, non-causal and causal, eve
   for (int64_t chunk : {1, 7, 16, 64, 100})  // 7 does not divide 100; 100 is one chunk
     check_twin(2, 2, 100, 8, 6, true, chunk);
   check_twin(1, 3, 130, 16, 16, true, 64);
+  // Longer than one group of chunks (~1024 rows per batched call, the running states
+  // carried between groups), with a short last chunk: 146 + 11 chunks of 7 and 1 row;
+  // 16 + 16 chunks of 64 and 52 rows.
+  check_twin(1, 2, 1100, 8, 6, true, 7);
+  check_twin(1, 1, 2100, 8, 16, true, 64);
 }
 
 TEST_CASE("finite-difference gradients of linear attention") {
