@@ -15,10 +15,11 @@
 // enough that oneDNN's per-call cost is a fifth of it. So chunks go in groups: every product
 // of a group is one batched call, and the group's states S_c (or U_c) come from one batched
 // Kf_c^T V_c (Qf_c^T G_c) and a prefix (suffix) sum over the group (a running state carries
-// across groups). Extra memory per head: phi(Q), phi(K) and one of their gradients at a
-// time (T x D each), G (T x M), g (T), and per group its states and n x n tiles: bounded by
-// ~512 rows' worth, whatever T (and Bm for all T rows, T x n, when both dQ and dK are
-// wanted: the reverse order reuses the forward order's); never T x D x M.
+// across groups). The inputs go through phi (and the upstream gradient is split) one group
+// at a time too, so a group's products read from L2. Extra memory per head: a group's
+// phi(Q), phi(K), G, g, gradient rows, states and n x n tiles, ~512 rows' worth whatever T,
+// plus Bm for all T rows (T x n) when both dQ and dK are wanted (the reverse order reuses
+// the forward order's tiles); never T x D x M.
 #include "attention/linear_attention_internal.h"
 
 namespace attn::linear_detail {
@@ -122,13 +123,14 @@ void causal_forward_head(float* out, float* den, const float* q, const float* k,
                          int64_t T, int64_t D, int64_t M, const LinearAttentionOptions& o) {
   const int64_t chunk = std::min(o.chunk, T);  // a chunk past T is one chunk of T rows
   const int64_t most = max_group_chunks(T, chunk, M);
-  Buffer Qf(T * D), Kf(T * D), S(D * M, true), z(D, true), A(most * chunk * chunk),
-      states(most * D * M);
-  apply_phi(Qf.data(), q, T * D);
-  apply_phi(Kf.data(), k, T * D);
+  // phi(Q) and phi(K) one group at a time: the group's products then read them from L2.
+  Buffer Qf(most * chunk * D), Kf(most * chunk * D), S(D * M, true), z(D, true),
+      A(most * chunk * chunk), states(most * D * M);
   for (const Group& g : groups(T, chunk, M)) {
     const int64_t n = g.n;
-    const float *Qg = Qf.data() + g.r0 * D, *Kg = Kf.data() + g.r0 * D, *Vg = v + g.r0 * M;
+    apply_phi(Qf.data(), q + g.r0 * D, g.count * n * D);
+    apply_phi(Kf.data(), k + g.r0 * D, g.count * n * D);
+    const float *Qg = Qf.data(), *Kg = Kf.data(), *Vg = v + g.r0 * M;
     float* Og = out + g.r0 * M;
     mm_batched(states.data(), Kg, Vg, g.count, D, M, n, true, false, false, n * D, n * M, D * M);
     exclusive_scan(states.data(), S.data(), g.count, D * M, false);  // states[c] = S_c
@@ -189,26 +191,40 @@ void key_value_gradients(float* dKf, float* dV, const float* Qf, const float* Kf
 
 }  // namespace
 
+// One group's rows through the feature map (phi(Q), phi(K)) and the upstream gradient split
+// (G, g), computed per group so that its products read them from L2.
+struct GroupInputs {
+  Buffer Qf, Kf, G, g;
+  GroupInputs(int64_t rows, int64_t D, int64_t M)
+      : Qf(rows * D), Kf(rows * D), G(rows * M), g(rows) {}
+  void load(const Group& grp, const float* q, const float* k, const float* d_out,
+            const float* out, const float* den, int64_t D, int64_t M) {
+    const int64_t r0 = grp.r0, rows = grp.count * grp.n;
+    apply_phi(Qf.data(), q + r0 * D, rows * D);
+    apply_phi(Kf.data(), k + r0 * D, rows * D);
+    split_gradient(G.data(), g.data(), d_out + r0 * M, out + r0 * M, den + r0, rows, M);
+  }
+};
+
 void causal_backward_head(float* dq, float* dk, float* dv, const float* d_out, const float* out,
                           const float* den, const float* q, const float* k, const float* v,
                           int64_t T, int64_t D, int64_t M, const LinearAttentionOptions& o) {
   const int64_t chunk = std::min(o.chunk, T);  // a chunk past T is one chunk of T rows
   const int64_t most = max_group_chunks(T, chunk, M);
   const std::vector<Group> all = groups(T, chunk, M);
-  Buffer Qf(T * D), Kf(T * D), G(T * M), g(T), dF(T * D);
+  GroupInputs in(most * chunk, D, M);
   const bool keep_bm = dq && dk;  // the forward order's Bm tiles, kept for the reverse order
-  Buffer S(D * M, true), z(D, true), A(most * chunk * chunk),
+  Buffer S(D * M, true), z(D, true), A(most * chunk * chunk), dF(most * chunk * D),
       Bm(keep_bm ? T * chunk : most * chunk * chunk), states(most * D * M), u_after(most * D);
   auto group_bm = [&](const Group& grp) { return Bm.data() + (keep_bm ? grp.r0 * chunk : 0); };
-  apply_phi(Qf.data(), q, T * D);
-  apply_phi(Kf.data(), k, T * D);
-  split_gradient(G.data(), g.data(), d_out, out, den, T, M);
   if (dq) {
-    for (const Group& grp : all)
-      query_gradient(dF.data() + grp.r0 * D, Kf.data() + grp.r0 * D, v + grp.r0 * M,
-                     G.data() + grp.r0 * M, g.data() + grp.r0, S.data(), z.data(),
-                     states.data(), group_bm(grp), grp, D, M);
-    add_through_phi(dq, dF.data(), q, Qf.data(), T * D);
+    for (const Group& grp : all) {
+      in.load(grp, q, k, d_out, out, den, D, M);
+      query_gradient(dF.data(), in.Kf.data(), v + grp.r0 * M, in.G.data(), in.g.data(),
+                     S.data(), z.data(), states.data(), group_bm(grp), grp, D, M);
+      add_through_phi(dq + grp.r0 * D, dF.data(), q + grp.r0 * D, in.Qf.data(),
+                      grp.count * grp.n * D);
+    }
   }
   if (!dk && !dv) return;
   float *U = S.data(), *u = z.data();  // reused as the sums after each chunk
@@ -216,12 +232,14 @@ void causal_backward_head(float* dq, float* dk, float* dv, const float* d_out, c
   std::fill_n(u, D, 0.0f);
   for (auto grp = all.rbegin(); grp != all.rend(); ++grp) {
     const int64_t r0 = grp->r0;
-    key_value_gradients(dk ? dF.data() + r0 * D : nullptr, dv ? dv + r0 * M : nullptr,
-                        Qf.data() + r0 * D, Kf.data() + r0 * D, v + r0 * M,
-                        G.data() + r0 * M, g.data() + r0, U, u, states.data(),
-                        u_after.data(), A.data(), group_bm(*grp), keep_bm, *grp, D, M);
+    in.load(*grp, q, k, d_out, out, den, D, M);
+    key_value_gradients(dk ? dF.data() : nullptr, dv ? dv + r0 * M : nullptr, in.Qf.data(),
+                        in.Kf.data(), v + r0 * M, in.G.data(), in.g.data(), U, u,
+                        states.data(), u_after.data(), A.data(), group_bm(*grp), keep_bm, *grp,
+                        D, M);
+    if (dk)
+      add_through_phi(dk + r0 * D, dF.data(), k + r0 * D, in.Kf.data(), grp->count * grp->n * D);
   }
-  if (dk) add_through_phi(dk, dF.data(), k, Kf.data(), T * D);
 }
 
 }  // namespace attn::linear_detail
