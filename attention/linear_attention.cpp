@@ -21,14 +21,14 @@ using namespace linear_detail;
 namespace {
 
 void forward_head(float* out, float* den, const float* q, const float* k, const float* v,
-                  int64_t T, int64_t D, int64_t M, float eps) {
+                  int64_t T, int64_t D, int64_t M, float eps, bool half) {
   Buffer Qf(T * D), Kf(T * D), S(D * M), z(D, true);
   apply_phi(Qf.data(), q, T * D);
   apply_phi(Kf.data(), k, T * D);
-  mm(S.data(), Kf.data(), v, D, M, T, true, false, false);
+  mm(S.data(), Kf.data(), v, D, M, T, true, false, false, half);
   for (int64_t j = 0; j < T; ++j)
     for (int64_t e = 0; e < D; ++e) z[e] += Kf[j * D + e];
-  mm(out, Qf.data(), S.data(), T, M, D, false, false, false);
+  mm(out, Qf.data(), S.data(), T, M, D, false, false, false, half);
   for (int64_t i = 0; i < T; ++i) {
     float d = eps;
     for (int64_t e = 0; e < D; ++e) d += Qf[i * D + e] * z[e];
@@ -39,32 +39,32 @@ void forward_head(float* out, float* den, const float* q, const float* k, const 
 
 void backward_head(float* dq, float* dk, float* dv, const float* d_out, const float* out,
                    const float* den, const float* q, const float* k, const float* v, int64_t T,
-                   int64_t D, int64_t M) {
+                   int64_t D, int64_t M, bool half) {
   Buffer Qf(T * D), Kf(T * D), G(T * M), g(T), S(D * M), z(D, true), dS(D * M), dz(D, true),
       dF(T * D);
   apply_phi(Qf.data(), q, T * D);
   apply_phi(Kf.data(), k, T * D);
   split_gradient(G.data(), g.data(), d_out, out, den, T, M);
   if (dq) {
-    mm(S.data(), Kf.data(), v, D, M, T, true, false, false);
+    mm(S.data(), Kf.data(), v, D, M, T, true, false, false, half);
     for (int64_t j = 0; j < T; ++j)
       for (int64_t e = 0; e < D; ++e) z[e] += Kf[j * D + e];
-    mm(dF.data(), G.data(), S.data(), T, D, M, false, true, false);  // G S^T
+    mm(dF.data(), G.data(), S.data(), T, D, M, false, true, false, half);  // G S^T
     for (int64_t i = 0; i < T; ++i)
       for (int64_t e = 0; e < D; ++e) dF[i * D + e] += g[i] * z[e];
     add_through_phi(dq, dF.data(), q, Qf.data(), T * D);
   }
   if (!dk && !dv) return;
-  mm(dS.data(), Qf.data(), G.data(), D, M, T, true, false, false);  // Qf^T G
+  mm(dS.data(), Qf.data(), G.data(), D, M, T, true, false, false, half);  // Qf^T G
   for (int64_t i = 0; i < T; ++i)
     for (int64_t e = 0; e < D; ++e) dz[e] += g[i] * Qf[i * D + e];
   if (dk) {
-    mm(dF.data(), v, dS.data(), T, D, M, false, true, false);  // V dS^T
+    mm(dF.data(), v, dS.data(), T, D, M, false, true, false, half);  // V dS^T
     for (int64_t j = 0; j < T; ++j)
       for (int64_t e = 0; e < D; ++e) dF[j * D + e] += dz[e];
     add_through_phi(dk, dF.data(), k, Kf.data(), T * D);
   }
-  if (dv) mm(dv, Kf.data(), dS.data(), T, M, D, false, false, true);  // Kf dS
+  if (dv) mm(dv, Kf.data(), dS.data(), T, M, D, false, false, true, half);  // Kf dS
 }
 
 // The inputs, the output and den [B, H, T] (each query's normaliser); O(T D), never T x T.
@@ -97,7 +97,8 @@ void linear_attention_forward(float* out, float* den, const float* q, const floa
       if (o.causal)
         causal_forward_head(out + vo, den + bh * d.T, q + qo, k + qo, v + vo, d.T, d.D, d.M, o);
       else
-        forward_head(out + vo, den + bh * d.T, q + qo, k + qo, v + vo, d.T, d.D, d.M, o.eps);
+        forward_head(out + vo, den + bh * d.T, q + qo, k + qo, v + vo, d.T, d.D, d.M, o.eps,
+                     o.bf16);
     });
   errors.rethrow();
 }
@@ -119,7 +120,7 @@ void linear_attention_backward(float* dq, float* dk, float* dv, const float* d_o
                              v + vo, d.T, d.D, d.M, o);
       else
         backward_head(dqh, dkh, dvh, d_out + vo, out + vo, den + bh * d.T, q + qo, k + qo, v + vo,
-                      d.T, d.D, d.M);
+                      d.T, d.D, d.M, o.bf16);
     });
   errors.rethrow();
 }
@@ -136,13 +137,15 @@ Tensor linear_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   if (dims.T == 0 || dims.D == 0 || dims.M == 0)
     shape_error(op, q.shape(), v.shape(), "(q and v) must not be empty");
   if (options.chunk < 1) arg_error(op, "chunk must be at least 1");
+  LinearAttentionOptions run = options;  // bf16 products in bf16 precision (engine/bf16.h)
+  run.bf16 = run.bf16 || precision() == Precision::kBF16;
   Tensor out = Tensor::empty(v.shape());
   Tensor den = Tensor::empty({dims.B, dims.H, dims.T});
-  linear_attention_forward(out.data(), den.data(), q.data(), k.data(), v.data(), dims, options);
+  linear_attention_forward(out.data(), den.data(), q.data(), k.data(), v.data(), dims, run);
   if (Node* node = record(options.causal ? Op::ATTENTION_LINEAR_CAUSAL : Op::ATTENTION_LINEAR,
                           linear_attention_node_backward, out, {q, k, v})) {
     auto& s = node->save<LinearSaved>();
-    s.q = q, s.k = k, s.v = v, s.out = out, s.den = den, s.dims = dims, s.options = options;
+    s.q = q, s.k = k, s.v = v, s.out = out, s.den = den, s.dims = dims, s.options = run;
   }
   return out;
 }

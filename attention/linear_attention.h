@@ -14,6 +14,11 @@ struct LinearAttentionOptions {
   bool causal = false;
   int64_t chunk = 64;   // causal: rows per chunk (matmuls inside, running state across)
   float eps = 1e-6f;
+  // Matrix products from bf16 copies of their operands, accumulated in float32 (the running
+  // states, normalisers and every sum stay float32). linear_attention() turns it on in bf16
+  // precision (engine/bf16.h); raw kernels: the caller must have checked that the CPU
+  // multiplies bf16.
+  bool bf16 = false;
 };
 
 Tensor linear_attention(const Tensor& q, const Tensor& k, const Tensor& v,

@@ -49,15 +49,6 @@ int64_t max_group_chunks(int64_t T, int64_t chunk, int64_t M) {
   return most;
 }
 
-// C[b] (+)= op(A[b]) op(B[b]), b < batch, with the given element strides between matrices.
-void mm_batched(float* C, const float* A, const float* B, int64_t batch, int64_t M, int64_t N,
-                int64_t K, bool ta, bool tb, bool accumulate, int64_t stride_a,
-                int64_t stride_b, int64_t stride_c) {
-  GemmShape s = packed_gemm(M, N, K, ta, tb, accumulate, batch);
-  s.stride_a = stride_a, s.stride_b = stride_b, s.stride_c = stride_c;
-  gemm(s, A, B, C);
-}
-
 // X[c] := the running sum before chunk c, in chunk order (reverse: after it, in reverse
 // order); the running sum then includes every X[c]. X is count x size.
 void exclusive_scan(float* X, float* running, int64_t count, int64_t size, bool reverse) {
@@ -73,9 +64,10 @@ void exclusive_scan(float* X, float* running, int64_t count, int64_t size, bool 
 }
 
 // A_c = tril(Qf_c Kf_c^T) for every chunk of the group (count x n x n).
-void causal_scores(float* A, const float* Qf, const float* Kf, const Group& g, int64_t D) {
+void causal_scores(float* A, const float* Qf, const float* Kf, const Group& g, int64_t D,
+                   bool half) {
   const int64_t n = g.n;
-  mm_batched(A, Qf, Kf, g.count, n, n, D, false, true, false, n * D, n * D, n * n);
+  mm_batched(A, Qf, Kf, g.count, n, n, D, false, true, false, n * D, n * D, n * n, half);
   for (int64_t c = 0; c < g.count; ++c)
     for (int64_t i = 0; i < n; ++i)
       std::fill(A + (c * n + i) * n + i + 1, A + (c * n + i + 1) * n, 0.0f);
@@ -83,9 +75,9 @@ void causal_scores(float* A, const float* Qf, const float* Kf, const Group& g, i
 
 // Bm_c = tril(G_c V_c^T + g_c 1^T) for every chunk of the group.
 void causal_gradient_scores(float* Bm, const float* G, const float* g, const float* V,
-                            const Group& grp, int64_t M) {
+                            const Group& grp, int64_t M, bool half) {
   const int64_t n = grp.n;
-  mm_batched(Bm, G, V, grp.count, n, n, M, false, true, false, n * M, n * M, n * n);
+  mm_batched(Bm, G, V, grp.count, n, n, M, false, true, false, n * M, n * M, n * n, half);
   for (int64_t r = 0; r < grp.count * n; ++r) {  // r: row of the group; i: row in its chunk
     const int64_t i = r % n;
     float* row = Bm + r * n;
@@ -123,6 +115,7 @@ void causal_forward_head(float* out, float* den, const float* q, const float* k,
                          int64_t T, int64_t D, int64_t M, const LinearAttentionOptions& o) {
   const int64_t chunk = std::min(o.chunk, T);  // a chunk past T is one chunk of T rows
   const int64_t most = max_group_chunks(T, chunk, M);
+  const bool half = o.bf16;
   // phi(Q) and phi(K) one group at a time: the group's products then read them from L2.
   Buffer Qf(most * chunk * D), Kf(most * chunk * D), S(D * M, true), z(D, true),
       A(most * chunk * chunk), states(most * D * M);
@@ -132,11 +125,13 @@ void causal_forward_head(float* out, float* den, const float* q, const float* k,
     apply_phi(Kf.data(), k + g.r0 * D, g.count * n * D);
     const float *Qg = Qf.data(), *Kg = Kf.data(), *Vg = v + g.r0 * M;
     float* Og = out + g.r0 * M;
-    mm_batched(states.data(), Kg, Vg, g.count, D, M, n, true, false, false, n * D, n * M, D * M);
+    mm_batched(states.data(), Kg, Vg, g.count, D, M, n, true, false, false, n * D, n * M, D * M,
+               half);
     exclusive_scan(states.data(), S.data(), g.count, D * M, false);  // states[c] = S_c
-    causal_scores(A.data(), Qg, Kg, g, D);
-    mm_batched(Og, Qg, states.data(), g.count, n, M, D, false, false, false, n * D, D * M, n * M);
-    mm_batched(Og, A.data(), Vg, g.count, n, M, n, false, false, true, n * n, n * M, n * M);
+    causal_scores(A.data(), Qg, Kg, g, D, half);
+    mm_batched(Og, Qg, states.data(), g.count, n, M, D, false, false, false, n * D, D * M, n * M,
+               half);
+    mm_batched(Og, A.data(), Vg, g.count, n, M, n, false, false, true, n * n, n * M, n * M, half);
     normalise(Og, den + g.r0, Qg, Kg, A.data(), z.data(), g, D, M, o.eps);
   }
 }
@@ -146,19 +141,19 @@ namespace {
 // dQf for one group in forward order (eq. 13); S and z hold the sums before the group.
 void query_gradient(float* dQf, const float* Kf, const float* V, const float* G, const float* g,
                     float* S, float* z, float* states, float* Bm, const Group& grp, int64_t D,
-                    int64_t M) {
+                    int64_t M, bool half) {
   const int64_t n = grp.n;
-  mm_batched(states, Kf, V, grp.count, D, M, n, true, false, false, n * D, n * M, D * M);
+  mm_batched(states, Kf, V, grp.count, D, M, n, true, false, false, n * D, n * M, D * M, half);
   exclusive_scan(states, S, grp.count, D * M, false);  // states[c] = S_c
-  causal_gradient_scores(Bm, G, g, V, grp, M);
-  mm_batched(dQf, G, states, grp.count, n, D, M, false, true, false, n * M, D * M, n * D);
+  causal_gradient_scores(Bm, G, g, V, grp, M, half);
+  mm_batched(dQf, G, states, grp.count, n, D, M, false, true, false, n * M, D * M, n * D, half);
   for (int64_t c = 0; c < grp.count; ++c) {  // + g z_c^T, z running across chunks
     for (int64_t r = c * n; r < (c + 1) * n; ++r)
       for (int64_t e = 0; e < D; ++e) dQf[r * D + e] += g[r] * z[e];
     for (int64_t r = c * n; r < (c + 1) * n; ++r)
       for (int64_t e = 0; e < D; ++e) z[e] += Kf[r * D + e];
   }
-  mm_batched(dQf, Bm, Kf, grp.count, n, D, n, false, false, true, n * n, n * D, n * D);
+  mm_batched(dQf, Bm, Kf, grp.count, n, D, n, false, false, true, n * n, n * D, n * D, half);
 }
 
 // dKf (into dKf) and dV (added to dV) for one group in reverse order (eqs. 14, 15); U and u
@@ -166,9 +161,9 @@ void query_gradient(float* dQf, const float* Kf, const float* V, const float* G,
 void key_value_gradients(float* dKf, float* dV, const float* Qf, const float* Kf,
                          const float* V, const float* G, const float* g, float* U, float* u,
                          float* states, float* u_after, float* A, float* Bm, bool bm_ready,
-                         const Group& grp, int64_t D, int64_t M) {
+                         const Group& grp, int64_t D, int64_t M, bool half) {
   const int64_t n = grp.n;
-  mm_batched(states, Qf, G, grp.count, D, M, n, true, false, false, n * D, n * M, D * M);
+  mm_batched(states, Qf, G, grp.count, D, M, n, true, false, false, n * D, n * M, D * M, half);
   exclusive_scan(states, U, grp.count, D * M, true);  // states[c] = U_c
   for (int64_t c = grp.count - 1; c >= 0; --c) {      // u_after[c] = u_c
     std::copy_n(u, D, u_after + c * D);
@@ -176,16 +171,16 @@ void key_value_gradients(float* dKf, float* dV, const float* Qf, const float* Kf
       for (int64_t e = 0; e < D; ++e) u[e] += g[r] * Qf[r * D + e];
   }
   if (dKf) {
-    if (!bm_ready) causal_gradient_scores(Bm, G, g, V, grp, M);
-    mm_batched(dKf, V, states, grp.count, n, D, M, false, true, false, n * M, D * M, n * D);
+    if (!bm_ready) causal_gradient_scores(Bm, G, g, V, grp, M, half);
+    mm_batched(dKf, V, states, grp.count, n, D, M, false, true, false, n * M, D * M, n * D, half);
     for (int64_t r = 0; r < grp.count * n; ++r)
       for (int64_t e = 0; e < D; ++e) dKf[r * D + e] += u_after[(r / n) * D + e];
-    mm_batched(dKf, Bm, Qf, grp.count, n, D, n, true, false, true, n * n, n * D, n * D);
+    mm_batched(dKf, Bm, Qf, grp.count, n, D, n, true, false, true, n * n, n * D, n * D, half);
   }
   if (dV) {
-    causal_scores(A, Qf, Kf, grp, D);
-    mm_batched(dV, Kf, states, grp.count, n, M, D, false, false, true, n * D, D * M, n * M);
-    mm_batched(dV, A, G, grp.count, n, M, n, true, false, true, n * n, n * M, n * M);
+    causal_scores(A, Qf, Kf, grp, D, half);
+    mm_batched(dV, Kf, states, grp.count, n, M, D, false, false, true, n * D, D * M, n * M, half);
+    mm_batched(dV, A, G, grp.count, n, M, n, true, false, true, n * n, n * M, n * M, half);
   }
 }
 
@@ -221,7 +216,7 @@ void causal_backward_head(float* dq, float* dk, float* dv, const float* d_out, c
     for (const Group& grp : all) {
       in.load(grp, q, k, d_out, out, den, D, M);
       query_gradient(dF.data(), in.Kf.data(), v + grp.r0 * M, in.G.data(), in.g.data(),
-                     S.data(), z.data(), states.data(), group_bm(grp), grp, D, M);
+                     S.data(), z.data(), states.data(), group_bm(grp), grp, D, M, o.bf16);
       add_through_phi(dq + grp.r0 * D, dF.data(), q + grp.r0 * D, in.Qf.data(),
                       grp.count * grp.n * D);
     }
@@ -236,7 +231,7 @@ void causal_backward_head(float* dq, float* dk, float* dv, const float* d_out, c
     key_value_gradients(dk ? dF.data() : nullptr, dv ? dv + r0 * M : nullptr, in.Qf.data(),
                         in.Kf.data(), v + r0 * M, in.G.data(), in.g.data(), U, u,
                         states.data(), u_after.data(), A.data(), group_bm(*grp), keep_bm, *grp,
-                        D, M);
+                        D, M, o.bf16);
     if (dk)
       add_through_phi(dk + r0 * D, dF.data(), k + r0 * D, in.Kf.data(), grp->count * grp->n * D);
   }

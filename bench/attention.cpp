@@ -1,7 +1,8 @@
 // Attention operator benchmark: forward and forward+backward milliseconds (medians after
 // warm-up) and the allocator's high-water mark above the inputs, one JSON line per
 // configuration. Sweeps T unless --T is given. --precision bf16: softmax attention's tile
-// products in bf16; --variant softmax-packed: the model's entry (one [B, T, 3C] input).
+// products and linear attention's products in bf16; --variant softmax-packed: the model's
+// entry (one [B, T, 3C] input).
 //   bench_attention --variant softmax --causal 1 --B 1 --H 4 --D 64 --Tmin 256 --Tmax 16384
 #include <sys/resource.h>
 
@@ -125,7 +126,7 @@ int main(int argc, char** argv) {
   int64_t chunk = LinearAttentionOptions{}.chunk;
   app.add_option("--chunk", chunk, "causal linear attention's rows per chunk");
   std::string precision_name = "fp32";
-  app.add_option("--precision", precision_name, "fp32 or bf16 (softmax attention's tile products)");
+  app.add_option("--precision", precision_name, "fp32 or bf16 (softmax and linear attention's products)");
   CLI11_PARSE(app, argc, argv);
   if (threads_opt > 0) set_threads(threads_opt);
   PrecisionScope precision(checked_precision(precision_name));

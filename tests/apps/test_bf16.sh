@@ -68,7 +68,19 @@ err=$("$attn" plot "$work/fp32" "$work/bf16" 2>&1 >/dev/null)
 [[ "$err" == *"give --out"* ]] && pass "attn plot of several runs needs --out" ||
   fail "attn plot of several runs needs --out: $err"
 
-# 4. classify and compare take it too.
+# 4. Linear attention's products in bf16 too: its loss tracks fp32's, and a resumed run
+#    equals the uninterrupted one bit for bit.
+lin=("${tiny[@]}" --attention linear --steps 40)
+"$attn" train "${lin[@]}" --out "$work/lin32" || fail "linear fp32 run"
+"$attn" train "${lin[@]}" --precision bf16 --out "$work/lin16" || fail "linear bf16 run"
+check "linear attention: bf16 loss within 0.01 of fp32's at every step" \
+  python3 "$here/compare_runs.py" losses "$work/lin32" "$work/lin16" 0.01
+"$attn" train "${lin[@]}" --precision bf16 --out "$work/linsplit" --stop-after 15 >/dev/null
+"$attn" train --resume --out "$work/linsplit" --threads 2 --quiet || fail "linear bf16 resume"
+check "linear attention: a resumed bf16 run equals the uninterrupted one (bitwise)" \
+  python3 "$here/compare_runs.py" params "$work/lin16" "$work/linsplit" 0
+
+# 5. classify and compare take it too.
 "$attn" classify --steps 20 --listops-train 100 --listops-test 20 --listops-min-len 10 \
   --listops-max-len 40 --context 48 --width 32 --layers 1 --heads 2 --quiet --precision bf16 \
   --out "$work/cls" && pass "classify --precision bf16" || fail "classify --precision bf16"

@@ -1,5 +1,6 @@
 // Linear attention: composed twin, a plain prefix-sum loop, finite differences, causality,
 // chunk sizes that do and do not divide T, the recurrent step, and bad input.
+#include "engine/bf16.h"
 #include "testing/composed.h"
 #include "attention/linear_attention.h"
 #include "tests/helpers.h"
@@ -150,3 +151,54 @@ TEST_CASE("linear attention rejects bad input clearly") {
   o.chunk = 0;
   CHECK_THROWS_WITH(linear_attention(q, q, q, o), doctest::Contains("chunk must be at least 1"));
 }
+
+namespace {
+
+// sqrt(sum (got - want)^2 / sum want^2)
+double relative_error(const Tensor& got, const Tensor& want) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    num += std::pow(got.data()[i] - want.data()[i], 2);
+    den += std::pow(want.data()[i], 2);
+  }
+  return std::sqrt(num / den);
+}
+
+void check_bf16_products(int64_t T, bool causal, int64_t chunk) {
+  CAPTURE(T);
+  CAPTURE(causal);
+  CAPTURE(chunk);
+  const int64_t B = 1, H = 2, D = 16, M = 16;
+  Tensor q = random({B, H, T, D}, 1), k = random({B, H, T, D}, 2), v = random({B, H, T, M}, 3);
+  Tensor R = random({B, H, T, M}, 4, 1, false);
+  LinearAttentionOptions o;
+  o.causal = causal, o.chunk = chunk;
+  auto attend = [&](auto& a, auto& b, auto& c) { return linear_attention(a, b, c, o); };
+  const Result f32 = run(attend, q, k, v, R);
+  Result f16;
+  {
+    PrecisionScope scope(Precision::kBF16);  // what --precision bf16 sets around a step
+    f16 = run(attend, q, k, v, R);
+  }
+  // Each product rounds its operands to 8 significant bits (engine/bf16.h): relative errors
+  // of the order of 2^-8 = 0.0039; the states, normalisers and sums stay float32.
+  CHECK(relative_error(f16.out, f32.out) < 0.01);
+  CHECK(relative_error(f16.dq, f32.dq) < 0.02);
+  CHECK(relative_error(f16.dk, f32.dk) < 0.02);
+  CHECK(relative_error(f16.dv, f32.dv) < 0.02);
+  CHECK(relative_error(f16.out, f32.out) > 0);  // the bf16 products did run
+}
+
+}  // namespace
+
+TEST_CASE("bf16 products track float32 within bf16's error (forward and backward)") {
+  if (const std::string why = bf16_unsupported_reason(); !why.empty()) {
+    MESSAGE("skipped: " << why);
+    return;
+  }
+  check_bf16_products(300, false, 64);
+  check_bf16_products(300, true, 64);    // 4 chunks of 64 and 44 rows
+  check_bf16_products(1100, true, 64);   // two groups of 8 chunks, a third group, a tail
+  check_bf16_products(100, true, 7);     // 14 chunks of 7 and 2 rows
+}
+
