@@ -43,6 +43,27 @@ inline double max_abs_diff(const Tensor& a, const std::vector<float>& b) {
   return max_abs_diff(a, Tensor::from(a.shape(), b));
 }
 
+// sqrt(sum (got - want)^2 / sum want^2)
+inline double relative_error(const Tensor& got, const Tensor& want) {
+  REQUIRE(got.shape() == want.shape());
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    num += std::pow(got.data()[i] - want.data()[i], 2);
+    den += std::pow(want.data()[i], 2);
+  }
+  return std::sqrt(num / den);
+}
+
+// An attention op's output and input gradients ({out, dq, dk, dv}) in bf16 precision against
+// float32. Each product rounds its operands to 8 significant bits (engine/bf16.h): relative
+// errors of the order of 2^-8 = 0.0039, a few roundings of either sign. The output must be
+// within 1%, the gradients within 2%, and not equal (the bf16 path ran).
+inline void check_bf16_tracks_f32(const std::vector<Tensor>& f16, const std::vector<Tensor>& f32) {
+  CHECK(relative_error(f16[0], f32[0]) < 0.01);
+  for (size_t i = 1; i < f16.size(); ++i) CHECK(relative_error(f16[i], f32[i]) < 0.02);
+  CHECK(relative_error(f16[0], f32[0]) > 0);
+}
+
 #define CHECK_GRADCHECK(fn, inputs, ...)                                 \
   do {                                                                   \
     auto result_ = ::attn::gradcheck(fn, inputs, ##__VA_ARGS__);         \
