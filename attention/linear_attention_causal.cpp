@@ -18,8 +18,8 @@
 // across groups). The inputs go through phi (and the upstream gradient is split) one group
 // at a time too, so a group's products read from L2. Extra memory per head: a group's
 // phi(Q), phi(K), G, g, gradient rows, states and n x n tiles, ~512 rows' worth whatever T,
-// plus Bm for all T rows (T x n) when both dQ and dK are wanted (the reverse order reuses
-// the forward order's tiles); never T x D x M.
+// plus Bm for all T rows (T x n, up to 64 MB) when both dQ and dK are wanted (the reverse
+// order reuses the forward order's tiles); never T x D x M.
 #include "attention/linear_attention_internal.h"
 
 namespace attn::linear_detail {
@@ -138,54 +138,6 @@ void causal_forward_head(float* out, float* den, const float* q, const float* k,
 
 namespace {
 
-// dQf for one group in forward order (eq. 13); S and z hold the sums before the group.
-void query_gradient(float* dQf, const float* Kf, const float* V, const float* G, const float* g,
-                    float* S, float* z, float* states, float* Bm, const Group& grp, int64_t D,
-                    int64_t M, bool half) {
-  const int64_t n = grp.n;
-  mm_batched(states, Kf, V, grp.count, D, M, n, true, false, false, n * D, n * M, D * M, half);
-  exclusive_scan(states, S, grp.count, D * M, false);  // states[c] = S_c
-  causal_gradient_scores(Bm, G, g, V, grp, M, half);
-  mm_batched(dQf, G, states, grp.count, n, D, M, false, true, false, n * M, D * M, n * D, half);
-  for (int64_t c = 0; c < grp.count; ++c) {  // + g z_c^T, z running across chunks
-    for (int64_t r = c * n; r < (c + 1) * n; ++r)
-      for (int64_t e = 0; e < D; ++e) dQf[r * D + e] += g[r] * z[e];
-    for (int64_t r = c * n; r < (c + 1) * n; ++r)
-      for (int64_t e = 0; e < D; ++e) z[e] += Kf[r * D + e];
-  }
-  mm_batched(dQf, Bm, Kf, grp.count, n, D, n, false, false, true, n * n, n * D, n * D, half);
-}
-
-// dKf (into dKf) and dV (added to dV) for one group in reverse order (eqs. 14, 15); U and u
-// hold the sums after the group. dKf or dV may be null; Bm may hold the group's tiles already.
-void key_value_gradients(float* dKf, float* dV, const float* Qf, const float* Kf,
-                         const float* V, const float* G, const float* g, float* U, float* u,
-                         float* states, float* u_after, float* A, float* Bm, bool bm_ready,
-                         const Group& grp, int64_t D, int64_t M, bool half) {
-  const int64_t n = grp.n;
-  mm_batched(states, Qf, G, grp.count, D, M, n, true, false, false, n * D, n * M, D * M, half);
-  exclusive_scan(states, U, grp.count, D * M, true);  // states[c] = U_c
-  for (int64_t c = grp.count - 1; c >= 0; --c) {      // u_after[c] = u_c
-    std::copy_n(u, D, u_after + c * D);
-    for (int64_t r = c * n; r < (c + 1) * n; ++r)
-      for (int64_t e = 0; e < D; ++e) u[e] += g[r] * Qf[r * D + e];
-  }
-  if (dKf) {
-    if (!bm_ready) causal_gradient_scores(Bm, G, g, V, grp, M, half);
-    mm_batched(dKf, V, states, grp.count, n, D, M, false, true, false, n * M, D * M, n * D, half);
-    for (int64_t r = 0; r < grp.count * n; ++r)
-      for (int64_t e = 0; e < D; ++e) dKf[r * D + e] += u_after[(r / n) * D + e];
-    mm_batched(dKf, Bm, Qf, grp.count, n, D, n, true, false, true, n * n, n * D, n * D, half);
-  }
-  if (dV) {
-    causal_scores(A, Qf, Kf, grp, D, half);
-    mm_batched(dV, Kf, states, grp.count, n, M, D, false, false, true, n * D, D * M, n * M, half);
-    mm_batched(dV, A, G, grp.count, n, M, n, true, false, true, n * n, n * M, n * M, half);
-  }
-}
-
-}  // namespace
-
 // One group's rows through the feature map (phi(Q), phi(K)) and the upstream gradient split
 // (G, g), computed per group so that its products read them from L2.
 struct GroupInputs {
@@ -201,39 +153,100 @@ struct GroupInputs {
   }
 };
 
+// The backward's working memory for one head: a group's inputs and gradient rows (dF: dQf in
+// the forward sweep, dKf in the reverse one), its states and tiles, the running sums (S and z,
+// then U and u), and the Bm tiles of all T rows when the reverse sweep reuses the forward
+// sweep's (both dq and dk wanted, and at most 64 MB of them; else rebuilt per group).
+struct Sweep {
+  int64_t D, M, chunk;
+  bool half, keep_bm;
+  GroupInputs in;
+  Buffer S, z, A, dF, Bm, states, u_after;
+  Sweep(int64_t T, int64_t D_, int64_t M_, int64_t chunk_, int64_t most, bool half_, bool keep)
+      : D(D_), M(M_), chunk(chunk_), half(half_), keep_bm(keep && T * chunk_ <= (1 << 24)),
+        in(most * chunk_, D_, M_), S(D_ * M_, true), z(D_, true), A(most * chunk_ * chunk_),
+        dF(most * chunk_ * D_), Bm(keep_bm ? T * chunk_ : most * chunk_ * chunk_),
+        states(most * D_ * M_), u_after(most * D_) {}
+  float* bm(const Group& g) { return Bm.data() + (keep_bm ? g.r0 * chunk : 0); }
+};
+
+// dQf of one group into w.dF, in forward order (eq. 13); w.S and w.z hold the sums before
+// the group.
+void query_gradient(Sweep& w, const float* V, const Group& grp) {
+  const int64_t n = grp.n, D = w.D, M = w.M;
+  const float *Kf = w.in.Kf.data(), *G = w.in.G.data(), *g = w.in.g.data();
+  float *states = w.states.data(), *Bm = w.bm(grp), *dQf = w.dF.data(), *z = w.z.data();
+  const bool half = w.half;
+  mm_batched(states, Kf, V, grp.count, D, M, n, true, false, false, n * D, n * M, D * M, half);
+  exclusive_scan(states, w.S.data(), grp.count, D * M, false);  // states[c] = S_c
+  causal_gradient_scores(Bm, G, g, V, grp, M, half);
+  mm_batched(dQf, G, states, grp.count, n, D, M, false, true, false, n * M, D * M, n * D, half);
+  for (int64_t c = 0; c < grp.count; ++c) {  // + g z_c^T, z running across chunks
+    for (int64_t r = c * n; r < (c + 1) * n; ++r)
+      for (int64_t e = 0; e < D; ++e) dQf[r * D + e] += g[r] * z[e];
+    for (int64_t r = c * n; r < (c + 1) * n; ++r)
+      for (int64_t e = 0; e < D; ++e) z[e] += Kf[r * D + e];
+  }
+  mm_batched(dQf, Bm, Kf, grp.count, n, D, n, false, false, true, n * n, n * D, n * D, half);
+}
+
+// dKf of one group into w.dF (with_dk) and dV added to dV (non-null), in reverse order
+// (eqs. 14, 15); w.S and w.z hold U and u, the sums after the group.
+void key_value_gradients(Sweep& w, bool with_dk, float* dV, const float* V, const Group& grp) {
+  const int64_t n = grp.n, D = w.D, M = w.M;
+  const float *Qf = w.in.Qf.data(), *Kf = w.in.Kf.data(), *G = w.in.G.data(),
+              *g = w.in.g.data();
+  float *states = w.states.data(), *u = w.z.data(), *u_after = w.u_after.data();
+  const bool half = w.half;
+  mm_batched(states, Qf, G, grp.count, D, M, n, true, false, false, n * D, n * M, D * M, half);
+  exclusive_scan(states, w.S.data(), grp.count, D * M, true);  // states[c] = U_c
+  for (int64_t c = grp.count - 1; c >= 0; --c) {               // u_after[c] = u_c
+    std::copy_n(u, D, u_after + c * D);
+    for (int64_t r = c * n; r < (c + 1) * n; ++r)
+      for (int64_t e = 0; e < D; ++e) u[e] += g[r] * Qf[r * D + e];
+  }
+  if (with_dk) {
+    float *dKf = w.dF.data(), *Bm = w.bm(grp);
+    if (!w.keep_bm) causal_gradient_scores(Bm, G, g, V, grp, M, half);
+    mm_batched(dKf, V, states, grp.count, n, D, M, false, true, false, n * M, D * M, n * D, half);
+    for (int64_t r = 0; r < grp.count * n; ++r)
+      for (int64_t e = 0; e < D; ++e) dKf[r * D + e] += u_after[(r / n) * D + e];
+    mm_batched(dKf, Bm, Qf, grp.count, n, D, n, true, false, true, n * n, n * D, n * D, half);
+  }
+  if (dV) {
+    float* A = w.A.data();
+    causal_scores(A, Qf, Kf, grp, D, half);
+    mm_batched(dV, Kf, states, grp.count, n, M, D, false, false, true, n * D, D * M, n * M, half);
+    mm_batched(dV, A, G, grp.count, n, M, n, true, false, true, n * n, n * M, n * M, half);
+  }
+}
+
+}  // namespace
+
 void causal_backward_head(float* dq, float* dk, float* dv, const float* d_out, const float* out,
                           const float* den, const float* q, const float* k, const float* v,
                           int64_t T, int64_t D, int64_t M, const LinearAttentionOptions& o) {
   const int64_t chunk = std::min(o.chunk, T);  // a chunk past T is one chunk of T rows
-  const int64_t most = max_group_chunks(T, chunk, M);
   const std::vector<Group> all = groups(T, chunk, M);
-  GroupInputs in(most * chunk, D, M);
-  const bool keep_bm = dq && dk;  // the forward order's Bm tiles, kept for the reverse order
-  Buffer S(D * M, true), z(D, true), A(most * chunk * chunk), dF(most * chunk * D),
-      Bm(keep_bm ? T * chunk : most * chunk * chunk), states(most * D * M), u_after(most * D);
-  auto group_bm = [&](const Group& grp) { return Bm.data() + (keep_bm ? grp.r0 * chunk : 0); };
+  Sweep w(T, D, M, chunk, max_group_chunks(T, chunk, M), o.bf16, dq && dk);
   if (dq) {
     for (const Group& grp : all) {
-      in.load(grp, q, k, d_out, out, den, D, M);
-      query_gradient(dF.data(), in.Kf.data(), v + grp.r0 * M, in.G.data(), in.g.data(),
-                     S.data(), z.data(), states.data(), group_bm(grp), grp, D, M, o.bf16);
-      add_through_phi(dq + grp.r0 * D, dF.data(), q + grp.r0 * D, in.Qf.data(),
+      w.in.load(grp, q, k, d_out, out, den, D, M);
+      query_gradient(w, v + grp.r0 * M, grp);
+      add_through_phi(dq + grp.r0 * D, w.dF.data(), q + grp.r0 * D, w.in.Qf.data(),
                       grp.count * grp.n * D);
     }
   }
   if (!dk && !dv) return;
-  float *U = S.data(), *u = z.data();  // reused as the sums after each chunk
-  std::fill_n(U, D * M, 0.0f);
-  std::fill_n(u, D, 0.0f);
+  std::fill_n(w.S.data(), D * M, 0.0f);  // now U and u, the sums after each chunk
+  std::fill_n(w.z.data(), D, 0.0f);
   for (auto grp = all.rbegin(); grp != all.rend(); ++grp) {
     const int64_t r0 = grp->r0;
-    in.load(*grp, q, k, d_out, out, den, D, M);
-    key_value_gradients(dk ? dF.data() : nullptr, dv ? dv + r0 * M : nullptr, in.Qf.data(),
-                        in.Kf.data(), v + r0 * M, in.G.data(), in.g.data(), U, u,
-                        states.data(), u_after.data(), A.data(), group_bm(*grp), keep_bm, *grp,
-                        D, M, o.bf16);
+    w.in.load(*grp, q, k, d_out, out, den, D, M);
+    key_value_gradients(w, dk != nullptr, dv ? dv + r0 * M : nullptr, v + r0 * M, *grp);
     if (dk)
-      add_through_phi(dk + r0 * D, dF.data(), k + r0 * D, in.Kf.data(), grp->count * grp->n * D);
+      add_through_phi(dk + r0 * D, w.dF.data(), k + r0 * D, w.in.Kf.data(),
+                      grp->count * grp->n * D);
   }
 }
 

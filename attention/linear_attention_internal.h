@@ -44,19 +44,19 @@ inline void add_through_phi(float* dx, const float* d_phi, const float* x, const
 }
 
 // C[b] (+)= op(A[b]) op(B[b]), b < batch, matrices `stride_*` floats apart. In float32, or
-// (half: LinearAttentionOptions::bf16) from bf16 copies of A and B rounded here into this
-// thread's buffers: oneDNN's bf16 matmul, accumulating in float32; each rounding is off by
-// at most 2^-8 relative. Rounding at each product costs ~3% of a 64 x 64 x 64 one.
+// (half: LinearAttentionOptions::bf16) from bf16 copies of A and B rounded here: oneDNN's
+// bf16 matmul, accumulating in float32; each rounding is off by at most 2^-8 relative.
+// Rounding at each product costs ~3% of a 64 x 64 x 64 one.
 inline void mm_batched(float* C, const float* A, const float* B, int64_t batch, int64_t M,
                        int64_t N, int64_t K, bool ta, bool tb, bool accumulate,
                        int64_t stride_a, int64_t stride_b, int64_t stride_c, bool half) {
   GemmShape s = packed_gemm(M, N, K, ta, tb, accumulate, batch);
   s.stride_a = stride_a, s.stride_b = stride_b, s.stride_c = stride_c;
   if (!half) return gemm(s, A, B, C);
-  thread_local std::vector<bf16> a16, b16;
+  // From the caching allocator: no fresh pages after the first call of a size, and counted
+  // in the peak-memory figures.
   const int64_t na = (batch - 1) * stride_a + M * K, nb = (batch - 1) * stride_b + K * N;
-  if (static_cast<int64_t>(a16.size()) < na) a16.resize(na);
-  if (static_cast<int64_t>(b16.size()) < nb) b16.resize(nb);
+  Bf16Buffer a16(na), b16(nb);
   to_bf16_serial(A, a16.data(), na);
   to_bf16_serial(B, b16.data(), nb);
   gemm_bf16(s, a16.data(), b16.data(), C);

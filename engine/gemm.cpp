@@ -38,18 +38,23 @@ struct Key {
   bool ta, tb, acc, bf16;
   float alpha;
   GemmPathPolicy policy;  // tests and benchmarks run one shape on each path
+  // Inside a parallel loop a shape always runs oneDNN's first choice (chosen()); outside, its
+  // tuned path. Part of the key, so that a thread that has seen the shape in both places
+  // takes the same path as every other thread in each.
+  bool in_parallel;
   bool operator==(const Key& o) const {
     for (int i = 0; i < 12; ++i)
       if (v[i] != o.v[i]) return false;
     return ta == o.ta && tb == o.tb && acc == o.acc && bf16 == o.bf16 && alpha == o.alpha &&
-           policy == o.policy;
+           policy == o.policy && in_parallel == o.in_parallel;
   }
 };
 struct KeyHash {
   size_t operator()(const Key& k) const {
     size_t h = 14695981039346656037ull;
     for (int64_t x : k.v) h = (h ^ static_cast<size_t>(x)) * 1099511628211ull;
-    return h ^ (k.ta * 2 + k.tb * 4 + k.acc * 8 + k.bf16 * 16 + static_cast<int>(k.policy) * 32);
+    return h ^ (k.ta * 2 + k.tb * 4 + k.acc * 8 + k.bf16 * 16 + k.in_parallel * 32 +
+                static_cast<int>(k.policy) * 64);
   }
 };
 
@@ -105,7 +110,7 @@ std::optional<dnnl::matmul::primitive_desc> path_desc(const GemmShape& s, bool w
   const dnnl::matmul::desc desc = matmul_desc(s, with_bias, bf16);
   const dnnl::primitive_attr attr = matmul_attr(s);
   dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
-  if (path == GemmPath::kPrimitive) return pd;
+  if (path == GemmPath::kPrimitive) return pd;  // (a returned pd is never iterated again)
   do {
     if (std::string(pd.impl_info_str()).rfind("gemm:", 0) == 0) return pd;
   } while (pd.next_impl());
@@ -148,10 +153,6 @@ void check(const GemmShape& s) {
                                 " M=" + std::to_string(s.M) + " N=" + std::to_string(s.N) +
                                 " K=" + std::to_string(s.K));
 }
-
-}  // namespace
-
-namespace {
 
 void execute(Primitive& p, const void* A, const void* B, float* C, const float* bias) {
   ThreadState& ts = thread_state();
@@ -214,7 +215,7 @@ Primitive chosen(const GemmShape& s, const Key& key, const float* bias) {
   const GemmPathPolicy policy = key.policy;
   if (policy == GemmPathPolicy::kPrimitive) return first;
   const bool large = 2.0 * s.batch * s.M * s.N * s.K >= 1e7;
-  if (policy == GemmPathPolicy::kTune && (omp_in_parallel() || !large)) return first;
+  if (policy == GemmPathPolicy::kTune && (key.in_parallel || !large)) return first;
   const auto driver_desc = path_desc(s, with_bias, bf16, GemmPath::kGemm);
   if (!driver_desc) return first;  // no gemm-driver implementation for this shape and CPU
   Primitive driver = build(*driver_desc, with_bias);
@@ -241,7 +242,8 @@ void run_gemm(const GemmShape& shape, const void* A, const void* B, float* C, co
   ThreadState& ts = thread_state();
   const Key key{{s.batch, s.M, s.N, s.K, s.lda, s.ldb, s.ldc, s.stride_a, s.stride_b,
                  s.stride_c, bias != nullptr, omp_get_max_threads()},
-                s.trans_a, s.trans_b, s.accumulate, bf16, s.alpha, policy};
+                s.trans_a, s.trans_b, s.accumulate, bf16, s.alpha, policy,
+                omp_in_parallel() != 0};
   auto it = ts.primitives.find(key);
   if (it == ts.primitives.end()) it = ts.primitives.emplace(key, chosen(s, key, bias)).first;
   execute(it->second, A, B, C, bias);

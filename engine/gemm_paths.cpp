@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -20,16 +21,13 @@
 namespace attn {
 namespace {
 
-std::optional<GemmPathPolicy> policy_override;
+// -1: none (the environment decides); else a GemmPathPolicy. Atomic: gemm() reads it on
+// every thread.
+std::atomic<int> policy_override{-1};
 
 GemmPathPolicy policy_from_environment() {
   const char* value = std::getenv("ATTN_MATMUL_PATH");
-  const std::string v = value ? value : "";
-  if (v.empty() || v == "tune") return GemmPathPolicy::kTune;
-  if (v == "primitive") return GemmPathPolicy::kPrimitive;
-  if (v == "gemm") return GemmPathPolicy::kGemm;
-  throw std::invalid_argument("ATTN_MATMUL_PATH='" + v +
-                              "': expected tune, primitive or gemm");
+  return parse_gemm_path_policy(value ? value : "");
 }
 
 // No spaces: a field of the cache file. The CPU's model name, the instruction set oneDNN
@@ -38,8 +36,10 @@ std::string read_machine_signature() {
   std::string model = "unknown-cpu";
   std::ifstream cpuinfo("/proc/cpuinfo");
   for (std::string line; std::getline(cpuinfo, line);)
-    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
-      model = line.substr(line.find(':') + 2);
+    if (const size_t colon = line.find(':');
+        line.rfind("model name", 0) == 0 && colon != std::string::npos) {
+      const size_t start = line.find_first_not_of(" \t", colon + 1);
+      if (start != std::string::npos) model = line.substr(start);
       break;
     }
   const dnnl_version_t* v = dnnl_version();
@@ -115,41 +115,57 @@ GemmPath record_first(Table& t, const std::string& shape_key, GemmPath path) {
   const std::string file = gemm_path_cache_file();
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(file).parent_path(), ec);
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  // O_CLOEXEC: a child started meanwhile must not inherit the lock. Closing releases it.
+  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  struct Closer {
+    int fd;
+    ~Closer() {
+      if (fd >= 0) ::close(fd);
+    }
+  } closer{fd};
   if (fd < 0 || ::flock(fd, LOCK_EX) != 0) {
     warn_once(t.warned_write, "cannot write the matmul path cache " + file +
                                   " (set ATTN_CACHE_DIR); the next run will time its "
                                   "products again");
-    if (fd >= 0) ::close(fd);
     return path;
   }
   const std::map<std::string, GemmPath> recorded = read_decisions(t, file);
-  GemmPath in_force = path;
-  if (const auto earlier = recorded.find(shape_key); earlier != recorded.end()) {
-    in_force = earlier->second;
-  } else {
-    const std::string line = machine_signature() + " " + shape_key + " " +
-                             gemm_path_name(path) + "\n";
-    if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
-      warn_once(t.warned_write, "cannot write the matmul path cache " + file);
-  }
-  ::close(fd);  // releases the lock
-  return in_force;
+  if (const auto earlier = recorded.find(shape_key); earlier != recorded.end())
+    return earlier->second;
+  // A file that does not end in a newline (a crash mid-append, an edit) gets one first, so
+  // that this line is not glued to the broken one.
+  std::string line = machine_signature() + " " + shape_key + " " + gemm_path_name(path) + "\n";
+  char last = '\n';
+  const off_t size = ::lseek(fd, 0, SEEK_END);
+  if (size > 0 && ::pread(fd, &last, 1, size - 1) == 1 && last != '\n') line = "\n" + line;
+  if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+    warn_once(t.warned_write, "cannot write the matmul path cache " + file);
+  return path;
 }
 
 }  // namespace
+
+GemmPathPolicy parse_gemm_path_policy(const std::string& v) {
+  if (v.empty() || v == "tune") return GemmPathPolicy::kTune;
+  if (v == "primitive") return GemmPathPolicy::kPrimitive;
+  if (v == "gemm") return GemmPathPolicy::kGemm;
+  throw std::invalid_argument("ATTN_MATMUL_PATH='" + v + "': expected tune, primitive or gemm");
+}
 
 const char* gemm_path_name(GemmPath path) {
   return path == GemmPath::kGemm ? "gemm" : "primitive";
 }
 
 GemmPathPolicy gemm_path_policy() {
-  if (policy_override) return *policy_override;
+  if (const int forced = policy_override.load(std::memory_order_relaxed); forced >= 0)
+    return static_cast<GemmPathPolicy>(forced);
   static const GemmPathPolicy from_env = policy_from_environment();
   return from_env;
 }
 
-void set_gemm_path_policy(std::optional<GemmPathPolicy> policy) { policy_override = policy; }
+void set_gemm_path_policy(std::optional<GemmPathPolicy> policy) {
+  policy_override = policy ? static_cast<int>(*policy) : -1;
+}
 
 std::string gemm_path_cache_file() {
   if (const char* dir = std::getenv("ATTN_CACHE_DIR"); dir && *dir)
@@ -173,6 +189,9 @@ GemmPath remember_gemm_path(const std::string& shape_key, GemmPath path) {
   Table& t = table();
   std::lock_guard<std::mutex> lock(t.mutex);
   if (!t.loaded) load(t);
+  // A decision this process already holds stands (another thread's, when the file could not
+  // be written): one process never takes two paths for a shape.
+  if (const auto held = t.paths.find(shape_key); held != t.paths.end()) return held->second;
   return t.paths[shape_key] = record_first(t, shape_key, path);
 }
 

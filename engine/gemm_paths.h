@@ -11,10 +11,10 @@
 // bit-identical reruns and resumes. So a decision is made once per machine and kept: in a
 // cache file (one line per shape, `<machine> <shape> <path>`), read before the first decision
 // and appended to after each new one (under a file lock; the first decision recorded for a
-// shape wins). Two runs on one machine take the same path for every shape. The file is `$ATTN_CACHE_DIR/matmul_paths.txt`, else
-// `$XDG_CACHE_HOME/attn/matmul_paths.txt`, else `~/.cache/attn/matmul_paths.txt`; delete it to
-// tune again. ATTN_MATMUL_PATH=primitive or =gemm pins every shape to one path (nothing is
-// timed or written); =tune is the default.
+// shape wins). Two runs on one machine take the same path for every shape. The file is
+// `$ATTN_CACHE_DIR/matmul_paths.txt`, else `$XDG_CACHE_HOME/attn/matmul_paths.txt`, else
+// `~/.cache/attn/matmul_paths.txt`; delete it to tune again. ATTN_MATMUL_PATH=primitive or
+// =gemm pins every shape to one path (nothing is timed or written); =tune is the default.
 #pragma once
 #include <functional>
 #include <optional>
@@ -26,6 +26,10 @@ enum class GemmPath { kPrimitive, kGemm };
 enum class GemmPathPolicy { kTune, kPrimitive, kGemm };
 
 const char* gemm_path_name(GemmPath path);
+
+// ATTN_MATMUL_PATH's value ("" or tune, primitive, gemm); anything else is an error naming
+// the variable and the values it takes.
+GemmPathPolicy parse_gemm_path_policy(const std::string& value);
 
 // The policy from ATTN_MATMUL_PATH (read once; unknown values are an error naming the
 // variable), unless set_gemm_path_policy overrode it.

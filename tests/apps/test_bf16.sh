@@ -70,12 +70,12 @@ err=$("$attn" plot "$work/fp32" "$work/bf16" 2>&1 >/dev/null)
 
 # 4. Linear attention's products in bf16 too: its loss tracks fp32's, and a resumed run
 #    equals the uninterrupted one bit for bit.
-lin=("${tiny[@]}" --attention linear --steps 40)
+lin=("${tiny[@]}" --attention linear --steps 30)
 "$attn" train "${lin[@]}" --out "$work/lin32" || fail "linear fp32 run"
 "$attn" train "${lin[@]}" --precision bf16 --out "$work/lin16" || fail "linear bf16 run"
 check "linear attention: bf16 loss within 0.01 of fp32's at every step" \
   python3 "$here/compare_runs.py" losses "$work/lin32" "$work/lin16" 0.01
-"$attn" train "${lin[@]}" --precision bf16 --out "$work/linsplit" --stop-after 15 >/dev/null
+"$attn" train "${lin[@]}" --precision bf16 --out "$work/linsplit" --stop-after 12 >/dev/null
 "$attn" train --resume --out "$work/linsplit" --threads 2 --quiet || fail "linear bf16 resume"
 check "linear attention: a resumed bf16 run equals the uninterrupted one (bitwise)" \
   python3 "$here/compare_runs.py" params "$work/lin16" "$work/linsplit" 0

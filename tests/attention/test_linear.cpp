@@ -73,14 +73,49 @@ void check_twin(int64_t B, int64_t H, int64_t T, int64_t D, int64_t M, bool caus
 TEST_CASE("linear attention equals its composed twin, non-causal and causal, every chunking") {
   check_twin(2, 3, 9, 4, 5, false, 64);
   check_twin(1, 2, 50, 8, 8, false, 64);
-  for (int64_t chunk : {1, 7, 16, 64, 100})  // 7 does not divide 100; 100 is one chunk
+  for (int64_t chunk : {1, 7, 16, 64, 100, 200})  // 7 does not divide 100; 100, 200: one chunk
     check_twin(2, 2, 100, 8, 6, true, chunk);
   check_twin(1, 3, 130, 16, 16, true, 64);
-  // Longer than one group of chunks (~1024 rows per batched call, the running states
-  // carried between groups), with a short last chunk: 146 + 11 chunks of 7 and 1 row;
-  // 16 + 16 chunks of 64 and 52 rows.
+  // Longer than one group of chunks (max(1, 512 / max(chunk, M)) chunks per batched call, the
+  // running states carried between groups), with a short last chunk: groups of 73, 73 and 11
+  // chunks of 7, then 1 row; four groups of 8 chunks of 64, then 52 rows.
   check_twin(1, 2, 1100, 8, 6, true, 7);
   check_twin(1, 1, 2100, 8, 16, true, 64);
+}
+
+// Only some inputs want a gradient (the kernels skip dq, dk or dv and, without dq, rebuild the
+// Bm tiles in the reverse sweep), and one tensor as q, k and v (its gradient sums all three).
+TEST_CASE("linear attention: gradients of some inputs only, and of one input used three times") {
+  const int64_t B = 1, H = 2, T = 1100, D = 8, chunk = 64;  // three groups and a tail
+  Tensor R = random({B, H, T, D}, 4, 1, false);
+  LinearAttentionOptions o;
+  o.causal = true, o.chunk = chunk;
+  for (int wanted = 1; wanted < 8; ++wanted) {
+    CAPTURE(wanted);
+    std::vector<Tensor> fused_grads, twin_grads;
+    for (bool fused : {true, false}) {
+      Tensor in[3] = {random({B, H, T, D}, 1, 1, false), random({B, H, T, D}, 2, 1, false),
+                      random({B, H, T, D}, 3, 1, false)};
+      for (int i = 0; i < 3; ++i)
+        if (wanted >> i & 1) in[i].requires_grad_();
+      Tensor out = fused ? linear_attention(in[0], in[1], in[2], o)
+                         : linear_attention_composed(in[0], in[1], in[2], true);
+      backward(out, R);
+      for (int i = 0; i < 3; ++i) {
+        CHECK((wanted >> i & 1) == in[i].has_grad());
+        if (in[i].has_grad()) (fused ? fused_grads : twin_grads).push_back(in[i].grad().clone());
+      }
+    }
+    REQUIRE(fused_grads.size() == twin_grads.size());
+    for (size_t i = 0; i < fused_grads.size(); ++i)
+      CHECK(max_abs_diff(fused_grads[i], twin_grads[i]) < 1e-3);
+  }
+  Tensor x = random({B, H, T, D}, 5);
+  backward(linear_attention(x, x, x, o), R);
+  const Tensor fused = x.grad().clone();
+  x.release_grad();
+  backward(linear_attention_composed(x, x, x, true), R);
+  CHECK(max_abs_diff(fused, x.grad()) < 1e-3);
 }
 
 TEST_CASE("finite-difference gradients of linear attention") {

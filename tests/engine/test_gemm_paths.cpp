@@ -40,12 +40,22 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 // A cache directory of its own for this test process.
 struct CacheDir {
   std::string dir = "/tmp/attn_test_gemm_paths_" + std::to_string(::getpid());
-  CacheDir() {
+  std::string before;  // ATTN_CACHE_DIR as the test runner set it, restored afterwards
+  bool had_before = false;
+  explicit CacheDir(const std::string& where = "") {
+    if (!where.empty()) dir = where;
+    if (const char* b = std::getenv("ATTN_CACHE_DIR")) before = b, had_before = true;
     std::filesystem::remove_all(dir);
     ::setenv("ATTN_CACHE_DIR", dir.c_str(), 1);
     forget_gemm_paths();
   }
-  ~CacheDir() { std::filesystem::remove_all(dir); }
+  ~CacheDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    if (had_before) ::setenv("ATTN_CACHE_DIR", before.c_str(), 1);
+    else ::unsetenv("ATTN_CACHE_DIR");
+    forget_gemm_paths();
+  }
   std::string file() const { return dir + "/matmul_paths.txt"; }
 };
 
@@ -155,15 +165,13 @@ TEST_CASE("the cache file, not the timing, decides a later thread's path") {
 }
 
 TEST_CASE("an unwritable cache costs only the tuning") {
-  ::setenv("ATTN_CACHE_DIR", "/proc/attn-cannot-write-here", 1);
-  forget_gemm_paths();
+  CacheDir cache("/proc/attn-cannot-write-here");
   const int64_t n = 300;
   Tensor A = random({n, n}, 11, 1, false), B = random({n, n}, 12, 1, false);
   Tensor C = Tensor::zeros({n, n}), expected = Tensor::zeros({n, n});
   gemm(packed_gemm(n, n, n, false, true, false), A.data(), B.data(), C.data());
   gemm_reference(packed_gemm(n, n, n, false, true, false), A.data(), B.data(), expected.data());
   CHECK(max_abs_diff(C, expected) < 1e-4);
-  ::unsetenv("ATTN_CACHE_DIR");
 }
 
 TEST_CASE("two runs tuning one shape at once: the first decision recorded wins") {
@@ -179,3 +187,25 @@ TEST_CASE("two runs tuning one shape at once: the first decision recorded wins")
   CHECK(known_gemm_path("raced-shape") == GemmPath::kGemm);
   CHECK(lines_of(cache.file()).size() == 2);
 }
+
+TEST_CASE("a cache file whose last line lost its newline still takes new lines") {
+  CacheDir cache;
+  CHECK(remember_gemm_path("first-shape", GemmPath::kGemm) == GemmPath::kGemm);
+  std::ofstream(cache.file(), std::ios::app) << "half a li";  // a run died mid-append
+  forget_gemm_paths();
+  CHECK(remember_gemm_path("second-shape", GemmPath::kPrimitive) == GemmPath::kPrimitive);
+  forget_gemm_paths();
+  CHECK(known_gemm_path("first-shape") == GemmPath::kGemm);
+  CHECK(known_gemm_path("second-shape") == GemmPath::kPrimitive);
+  CHECK(lines_of(cache.file()).size() == 3);  // the broken line stays apart, ignored
+}
+
+TEST_CASE("ATTN_MATMUL_PATH: the three values, and a clear error for anything else") {
+  CHECK(parse_gemm_path_policy("") == GemmPathPolicy::kTune);
+  CHECK(parse_gemm_path_policy("tune") == GemmPathPolicy::kTune);
+  CHECK(parse_gemm_path_policy("primitive") == GemmPathPolicy::kPrimitive);
+  CHECK(parse_gemm_path_policy("gemm") == GemmPathPolicy::kGemm);
+  CHECK_THROWS_WITH(parse_gemm_path_policy("fast"),
+                    "ATTN_MATMUL_PATH='fast': expected tune, primitive or gemm");
+}
+
