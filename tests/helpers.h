@@ -6,6 +6,7 @@
 #include <string>
 
 #include "testing/gradcheck.h"
+#include "engine/bf16.h"
 #include "engine/ops.h"
 #include "engine/tape.h"
 #include "engine/tensor.h"
@@ -54,11 +55,19 @@ inline double relative_error(const Tensor& got, const Tensor& want) {
   return std::sqrt(num / den);
 }
 
-// An attention op's output and input gradients ({out, dq, dk, dv}) in bf16 precision against
-// float32. Each product rounds its operands to 8 significant bits (engine/bf16.h): relative
-// errors of the order of 2^-8 = 0.0039, a few roundings of either sign. The output must be
-// within 1%, the gradients within 2%, and not equal (the bf16 path ran).
-inline void check_bf16_tracks_f32(const std::vector<Tensor>& f16, const std::vector<Tensor>& f32) {
+// An attention op's output and input gradients ({out, dq, dk, dv}, from `compute`) in bf16
+// precision (what --precision bf16 sets around a step) against float32. Each product rounds
+// its operands to 8 significant bits (engine/bf16.h): relative errors of the order of
+// 2^-8 = 0.0039, a few roundings of either sign. The output must be within 1%, the gradients
+// within 2%, and not equal (the bf16 path ran).
+template <class Compute>
+void check_bf16_tracks_f32(Compute compute) {
+  const std::vector<Tensor> f32 = compute();
+  std::vector<Tensor> f16;
+  {
+    PrecisionScope scope(Precision::kBF16);
+    f16 = compute();
+  }
   CHECK(relative_error(f16[0], f32[0]) < 0.01);
   for (size_t i = 1; i < f16.size(); ++i) CHECK(relative_error(f16[i], f32[i]) < 0.02);
   CHECK(relative_error(f16[0], f32[0]) > 0);
