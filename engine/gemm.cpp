@@ -211,19 +211,23 @@ GemmPath timed_path(const GemmShape& s, bool with_bias, bool bf16, Primitive& fi
 // tiles) keep oneDNN's first choice without timing.
 Primitive chosen(const GemmShape& s, const Key& key, const float* bias) {
   const bool with_bias = bias != nullptr, bf16 = key.bf16;
-  Primitive first = build(*path_desc(s, with_bias, bf16, GemmPath::kPrimitive), with_bias);
+  auto first = [&] {
+    return build(*path_desc(s, with_bias, bf16, GemmPath::kPrimitive), with_bias);
+  };
   const GemmPathPolicy policy = key.policy;
-  if (policy == GemmPathPolicy::kPrimitive) return first;
+  if (policy == GemmPathPolicy::kPrimitive) return first();
   const bool large = 2.0 * s.batch * s.M * s.N * s.K >= 1e7;
-  if (policy == GemmPathPolicy::kTune && (key.in_parallel || !large)) return first;
+  if (policy == GemmPathPolicy::kTune && (key.in_parallel || !large)) return first();
   const auto driver_desc = path_desc(s, with_bias, bf16, GemmPath::kGemm);
-  if (!driver_desc) return first;  // no gemm-driver implementation for this shape and CPU
-  Primitive driver = build(*driver_desc, with_bias);
-  if (policy == GemmPathPolicy::kGemm) return driver;
+  if (!driver_desc) return first();  // no gemm-driver implementation for this shape and CPU
+  if (policy == GemmPathPolicy::kGemm) return build(*driver_desc, with_bias);
   const std::string shape = shape_key(key);
-  std::optional<GemmPath> path = known_gemm_path(shape);
-  if (!path) path = remember_gemm_path(shape, timed_path(s, with_bias, bf16, first, driver));
-  return *path == GemmPath::kGemm ? driver : first;
+  if (const auto known = known_gemm_path(shape))  // decided before: build only that one
+    return *known == GemmPath::kGemm ? build(*driver_desc, with_bias) : first();
+  Primitive primitive = first(), driver = build(*driver_desc, with_bias);
+  const GemmPath path =
+      remember_gemm_path(shape, timed_path(s, with_bias, bf16, primitive, driver));
+  return path == GemmPath::kGemm ? driver : primitive;
 }
 
 // Zero or more products through one cached primitive; A and B are float or bf16 data.
